@@ -1,0 +1,3 @@
+from livebg.cli import main
+
+raise SystemExit(main())
