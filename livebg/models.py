@@ -1,0 +1,735 @@
+"""Model manifest, lookup, download and verification.
+
+The weights are never stored in the repository. ``models/manifest.toml``
+names each model with its file name, exact size, sha256, licence and
+download URLs, plus the input contract the runners rely on. A model is
+looked for, in order:
+
+1. an explicit file path given by the user (``--model path/to/x.onnx``);
+2. the folder named by ``$LIVEBG_MODEL_DIR`` (files under their manifest
+   names, e.g. an offline mirror);
+3. the user cache folder, :func:`cache_dir`;
+4. otherwise it is downloaded from the manifest URLs, in order, into the
+   cache (unless downloading is off).
+
+A file found in 2 or 3 must have the manifest size and sha256, else a
+:class:`~livebg.errors.ModelError` names the file and both digests.
+Downloads go to a temporary file beside the destination and are renamed
+into place only once their size and sha256 are right, so the final name
+never holds a partial or wrong file.
+
+Only the standard library and platformdirs are imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import http.client
+import importlib.resources
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from livebg import __version__
+from livebg.errors import ModelError
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "ModelSpec",
+    "cache_dir",
+    "download",
+    "fetch",
+    "file_sha256",
+    "find_present",
+    "get_spec",
+    "identify",
+    "import_file",
+    "is_present",
+    "list_rows",
+    "load_manifest",
+    "missing_message",
+    "model_dir",
+    "resolve",
+    "verify_all",
+    "verify_file",
+]
+
+#: Seconds to wait for a connection, and for each read once connected.
+CONNECT_TIMEOUT = 30.0
+
+_CHUNK = 256 * 1024
+_MODEL_SUFFIXES = (".onnx", ".tflite")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_KINDS = ("onnx-modnet", "onnx-selfie", "mediapipe-tflite")
+_LAYOUTS = ("NCHW", "NHWC")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One manifest entry: where a model comes from and how to feed it.
+
+    ``input_size`` is ``(height, width)`` or ``()`` when the network takes
+    any size; then the runner scales the frame so its longer side is about
+    ``ref_size`` and rounds both sides to a multiple of ``multiple``.
+    Pixels ``x`` (RGB, 0..255) are fed as ``(x - mean) / scale``.
+    """
+
+    name: str
+    file: str
+    size: int
+    sha256: str
+    licence: str
+    kind: str
+    urls: tuple[str, ...]
+    description: str
+    input: str
+    input_name: str = ""
+    output_name: str = ""
+    layout: str = "NCHW"
+    input_size: tuple[int, ...] = ()
+    ref_size: int = 0
+    multiple: int = 1
+    mean: float = 0.0
+    scale: float = 255.0
+
+    @property
+    def dynamic(self) -> bool:
+        """True when the network accepts any (suitably rounded) input size."""
+        return not self.input_size
+
+
+# ---------------------------------------------------------------- manifest
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "description": str,
+    "file": str,
+    "size": int,
+    "sha256": str,
+    "licence": str,
+    "kind": str,
+    "urls": list,
+    "input": str,
+    "input_name": str,
+    "output_name": str,
+    "layout": str,
+    "input_size": list,
+    "ref_size": int,
+    "multiple": int,
+    "mean": (int, float),
+    "scale": (int, float),
+}
+
+
+def _manifest_source() -> tuple[str, str]:
+    """Return (text, where) of the manifest. Raises ModelError if absent."""
+    checkout = Path(__file__).resolve().parent.parent / "models" / "manifest.toml"
+    if checkout.is_file():
+        return checkout.read_text(encoding="utf-8"), str(checkout)
+    try:
+        res = importlib.resources.files("livebg._models") / "manifest.toml"
+        return res.read_text(encoding="utf-8"), "livebg._models/manifest.toml"
+    except (ImportError, OSError) as exc:
+        raise ModelError(
+            f"model manifest not found: looked for {checkout} and for package "
+            "data livebg._models/manifest.toml (broken install?)"
+        ) from exc
+
+
+def _parse_entry(name: str, table: object, where: str) -> ModelSpec:
+    def bad(msg: str) -> ModelError:
+        return ModelError(f"{where}: model {name!r}: {msg}")
+
+    if not isinstance(table, dict):
+        raise bad("must be a table")
+    missing = [k for k in _FIELDS if k not in table]
+    if missing:
+        raise bad(f"missing field(s): {', '.join(missing)}")
+    unknown = sorted(set(table) - set(_FIELDS))
+    if unknown:
+        raise bad(f"unknown field(s): {', '.join(unknown)}")
+    for key, typ in _FIELDS.items():
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, typ):
+            raise bad(f"field {key!r} has the wrong type")
+
+    file = table["file"]
+    if not file or "/" in file or "\\" in file or file.startswith("."):
+        raise bad(f"file must be a plain file name, not {file!r}")
+    if table["size"] <= 0:
+        raise bad("size must be positive")
+    if not _SHA256_RE.match(table["sha256"]):
+        raise bad("sha256 must be 64 lower-case hex digits")
+    if table["kind"] not in _KINDS:
+        raise bad(f"kind must be one of {', '.join(_KINDS)}")
+    urls = table["urls"]
+    if not urls or not all(
+        isinstance(u, str) and u.split(":", 1)[0] in ("http", "https", "file") for u in urls
+    ):
+        raise bad("urls must be a non-empty list of http(s):// or file:// URLs")
+    if table["layout"] not in _LAYOUTS:
+        raise bad(f"layout must be one of {', '.join(_LAYOUTS)}")
+    size = table["input_size"]
+    if size and not (
+        len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        raise bad("input_size must be [] or [height, width] with positive integers")
+    if table["ref_size"] < 0 or table["multiple"] < 1:
+        raise bad("ref_size must be >= 0 and multiple >= 1")
+    if not size and table["ref_size"] == 0:
+        raise bad("a model with dynamic input_size needs a ref_size")
+    if table["scale"] == 0:
+        raise bad("scale must not be 0")
+
+    return ModelSpec(
+        name=name,
+        file=file,
+        size=table["size"],
+        sha256=table["sha256"],
+        licence=table["licence"],
+        kind=table["kind"],
+        urls=tuple(urls),
+        description=table["description"],
+        input=table["input"],
+        input_name=table["input_name"],
+        output_name=table["output_name"],
+        layout=table["layout"],
+        input_size=tuple(size),
+        ref_size=table["ref_size"],
+        multiple=table["multiple"],
+        mean=float(table["mean"]),
+        scale=float(table["scale"]),
+    )
+
+
+@functools.cache
+def _manifest() -> dict[str, ModelSpec]:
+    text, where = _manifest_source()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{where}: invalid TOML: {exc}") from exc
+    specs = {name: _parse_entry(name, table, where) for name, table in data.items()}
+    if not specs:
+        raise ModelError(f"{where}: no models listed")
+    return specs
+
+
+def load_manifest() -> dict[str, ModelSpec]:
+    """Return the manifest as ``{name: ModelSpec}``, in file order.
+
+    Parsed once per process; the returned dict is a fresh copy.
+    Raises ModelError if the manifest is missing or malformed.
+    """
+    return dict(_manifest())
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Return the manifest entry *name*. Raises ModelError if unknown."""
+    specs = _manifest()
+    try:
+        return specs[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model {name!r}; known models: {', '.join(specs)} "
+            "(or give the path of a .onnx/.tflite file)"
+        ) from None
+
+
+# ---------------------------------------------------------------- folders
+
+
+def cache_dir() -> Path:
+    """Folder where downloaded models are kept.
+
+    ``<user cache dir>/livebg/models``; ``$LIVEBG_CACHE_DIR`` replaces the
+    ``<user cache dir>/livebg`` part. The folder may not exist yet.
+    """
+    env = os.environ.get("LIVEBG_CACHE_DIR")
+    if env:
+        root = Path(env).expanduser()
+    else:
+        import platformdirs
+
+        root = Path(platformdirs.user_cache_dir("livebg", appauthor=False))
+    return root / "models"
+
+
+def model_dir() -> Path | None:
+    """The folder named by ``$LIVEBG_MODEL_DIR``, or None when unset."""
+    env = os.environ.get("LIVEBG_MODEL_DIR")
+    return Path(env).expanduser() if env else None
+
+
+def _candidates(spec: ModelSpec) -> list[tuple[Path, str]]:
+    """Places *spec* may already be, in lookup order, with a fix-it hint each."""
+    out = []
+    mdir = model_dir()
+    if mdir is not None:
+        out.append((mdir / spec.file, "replace it or unset LIVEBG_MODEL_DIR"))
+    out.append(
+        (cache_dir() / spec.file, f"run `livebg models fetch {spec.name}` to download it again")
+    )
+    return out
+
+
+# ---------------------------------------------------------------- hashing
+
+_hash_lock = threading.Lock()
+_hash_cache: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def _stat_key(path: Path) -> tuple[str, int, int, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file; remembered per (path, inode, size, mtime).
+
+    Raises OSError if the file cannot be read.
+    """
+    p = Path(path)
+    key = _stat_key(p)
+    with _hash_lock:
+        known = _hash_cache.get(key)
+    if known is not None:
+        return known
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _hash_lock:
+        _hash_cache[key] = digest
+    return digest
+
+
+def _remember_hash(path: Path, digest: str) -> None:
+    with contextlib.suppress(OSError):
+        key = _stat_key(path)
+        with _hash_lock:
+            _hash_cache[key] = digest
+
+
+def verify_file(spec: ModelSpec, path: str | os.PathLike[str], hint: str = "") -> None:
+    """Check that *path* has the size and sha256 of *spec*.
+
+    Size is checked first, so a wrong-sized file is not hashed. Raises
+    ModelError (one line naming the file, expected and actual values, and
+    *hint* if given) on a mismatch or if the file cannot be read.
+    """
+    p = Path(path)
+    tail = f"; {hint}" if hint else ""
+    try:
+        size = p.stat().st_size
+        if size != spec.size:
+            raise ModelError(
+                f"model file {p} is corrupt: {size} bytes, expected {spec.size} bytes "
+                f"(sha256 {spec.sha256}) for {spec.name}{tail}"
+            )
+        digest = file_sha256(p)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+    if digest != spec.sha256:
+        raise ModelError(
+            f"model file {p} is corrupt: sha256 {digest}, expected {spec.sha256} "
+            f"for {spec.name}{tail}"
+        )
+
+
+def identify(path: str | os.PathLike[str]) -> ModelSpec | None:
+    """Return the manifest entry whose size and sha256 match *path*, or None.
+
+    Only hashes the file when its size matches some entry. Raises
+    ModelError if the file cannot be read.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        same_size = [s for s in _manifest().values() if s.size == size]
+        if not same_size:
+            return None
+        digest = file_sha256(p)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+    return next((s for s in same_size if s.sha256 == digest), None)
+
+
+# ---------------------------------------------------------------- lookup
+
+
+def _looks_like_path(text: str) -> bool:
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(s in text for s in seps) or text.lower().endswith(_MODEL_SUFFIXES)
+
+
+def _as_spec(spec_or_name: ModelSpec | str) -> ModelSpec:
+    return spec_or_name if isinstance(spec_or_name, ModelSpec) else get_spec(spec_or_name)
+
+
+def find_present(spec: ModelSpec | str) -> Path | None:
+    """Path of a verified local copy of *spec*, without downloading.
+
+    Looks where :func:`resolve` looks (``$LIVEBG_MODEL_DIR``, then the
+    cache) and returns the first file found if its size and sha256 are
+    right; None if there is none or that file is corrupt (which
+    :func:`resolve` would refuse). Raises ModelError only for an unknown
+    name.
+    """
+    spec = _as_spec(spec)
+    for path, _hint in _candidates(spec):
+        if path.is_file():
+            try:
+                verify_file(spec, path)
+            except ModelError:
+                return None
+            return path
+    return None
+
+
+def is_present(name: str) -> bool:
+    """True if model *name* is available locally and intact (no download).
+
+    Raises ModelError if *name* is unknown.
+    """
+    return find_present(name) is not None
+
+
+def missing_message(spec: ModelSpec) -> str:
+    """One-line explanation that *spec* is absent and how to get it."""
+    where = ", ".join(str(p.parent) for p, _ in _candidates(spec))
+    return (
+        f"model {spec.name} ({spec.file}) is not present and downloading is off; "
+        f"get it with `livebg models fetch {spec.name}`, or put {spec.file} in a "
+        f"folder named by LIVEBG_MODEL_DIR (looked in: {where})"
+    )
+
+
+def resolve(
+    name_or_path: str, *, offline: bool = False, progress: bool = True
+) -> tuple[ModelSpec | None, Path]:
+    """Find a model file, downloading it into the cache if needed.
+
+    *name_or_path* is a manifest name, or a file path (anything containing
+    a path separator or ending in .onnx/.tflite). For a path, the spec is
+    the manifest entry with the same sha256, or None for a file livebg
+    does not know (the caller then inspects the file itself).
+
+    Raises ModelError: path that does not exist ("model file not found"),
+    unknown name (listing the known ones), a local copy with the wrong
+    size or sha256, a missing model with *offline* set, or a failed
+    download.
+    """
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            raise ModelError(f"model file not found: {name_or_path}")
+        if not path.is_file():
+            raise ModelError(f"model path is not a file: {name_or_path}")
+        return identify(path), path.resolve()
+
+    spec = get_spec(name_or_path)
+    for path, hint in _candidates(spec):
+        if path.is_file():
+            verify_file(spec, path, hint)
+            return spec, path
+    if offline:
+        raise ModelError(missing_message(spec))
+    return spec, download(spec, cache_dir(), progress=progress)
+
+
+def fetch(name: str, *, offline: bool = False, progress: bool = True) -> Path:
+    """Make sure model *name* is present locally; return its path.
+
+    An intact copy in ``$LIVEBG_MODEL_DIR`` or the cache is kept; a corrupt
+    copy in the cache is downloaded again (replaced atomically). Raises
+    ModelError for an unknown name, a corrupt copy in ``$LIVEBG_MODEL_DIR``
+    (livebg does not write there), a missing or corrupt model with
+    *offline* set, or a failed download.
+    """
+    spec = get_spec(name)
+    mdir = model_dir()
+    if mdir is not None and (mdir / spec.file).is_file():
+        verify_file(spec, mdir / spec.file, "replace it or unset LIVEBG_MODEL_DIR")
+        return mdir / spec.file
+    cached = cache_dir() / spec.file
+    if cached.is_file():
+        try:
+            verify_file(spec, cached)
+            return cached
+        except ModelError:
+            if offline:
+                raise
+    elif offline:
+        raise ModelError(missing_message(spec))
+    return download(spec, cache_dir(), progress=progress)
+
+
+def verify_all() -> list[tuple[str, str, str]]:
+    """Check every manifest model: ``[(name, status, detail), ...]``.
+
+    status is "ok" (detail: the path), "missing" (detail: where it was
+    looked for) or "corrupt" (detail: the error). Only the first copy
+    found is checked, as :func:`resolve` would use it. Raises ModelError
+    only if the manifest itself is broken.
+    """
+    rows = []
+    for spec in _manifest().values():
+        cands = _candidates(spec)
+        found = next((p for p, _ in cands if p.is_file()), None)
+        if found is None:
+            where = ", ".join(str(p.parent) for p, _ in cands)
+            rows.append((spec.name, "missing", f"not in {where}"))
+            continue
+        try:
+            verify_file(spec, found)
+        except ModelError as exc:
+            rows.append((spec.name, "corrupt", str(exc)))
+        else:
+            rows.append((spec.name, "ok", str(found)))
+    return rows
+
+
+def list_rows() -> list[dict]:
+    """One dict per manifest model for ``livebg models list``.
+
+    Keys: name, kind, licence, size (bytes), present (bool, intact local
+    copy), path (str, "" when not present), description.
+    """
+    rows = []
+    for spec in _manifest().values():
+        path = find_present(spec)
+        rows.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "licence": spec.licence,
+                "size": spec.size,
+                "present": path is not None,
+                "path": str(path) if path is not None else "",
+                "description": spec.description,
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- writing
+
+
+class _Refused(Exception):
+    """A download or copy whose bytes are not the expected ones."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_verified(
+    spec: ModelSpec,
+    dest_dir: Path,
+    chunks: Iterable[bytes],
+    on_bytes: Callable[[int], None] | None = None,
+) -> Path:
+    """Write *chunks* to ``dest_dir/spec.file`` only if they are exactly *spec*.
+
+    The bytes go to ``.FILE.part-XXXX`` in *dest_dir*, are fsynced, and are
+    renamed into place once size and sha256 match. On any failure the
+    temporary file is removed and the final name is untouched. Raises
+    _Refused for wrong bytes, OSError for I/O trouble, or whatever the
+    *chunks* iterator raises.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file}.part-", dir=dest_dir)
+    tmp = Path(tmp_name)
+    final = dest_dir / spec.file
+    try:
+        h = hashlib.sha256()
+        total = 0
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                total += len(chunk)
+                if total > spec.size:
+                    raise _Refused(f"more than the expected {spec.size} bytes")
+                h.update(chunk)
+                f.write(chunk)
+                if on_bytes is not None:
+                    on_bytes(total)
+            f.flush()
+            os.fsync(f.fileno())
+        if total != spec.size:
+            raise _Refused(f"got {total} bytes, expected {spec.size} (transfer cut short)")
+        digest = h.hexdigest()
+        if digest != spec.sha256:
+            raise _Refused(f"wrong sha256 {digest}, expected {spec.sha256}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(dest_dir)
+    _remember_hash(final, digest)
+    return final
+
+
+class _Progress:
+    """Download progress on stderr: a bar on a TTY, else start/end lines."""
+
+    def __init__(self, spec: ModelSpec, enabled: bool) -> None:
+        self.spec = spec
+        self.enabled = enabled
+        self.tty = enabled and sys.stderr is not None and sys.stderr.isatty()
+        self._last = 0.0
+
+    def _say(self, text: str) -> None:
+        if self.enabled and sys.stderr is not None:
+            print(text, file=sys.stderr, flush=True)
+
+    def start(self, url: str) -> None:
+        mb = self.spec.size / 1e6
+        self._say(f"livebg: downloading {self.spec.name} ({mb:.1f} MB) from {url}")
+        self._last = 0.0
+
+    def update(self, done: int) -> None:
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < self.spec.size:
+            return
+        self._last = now
+        frac = done / self.spec.size
+        width = 30
+        fill = int(frac * width)
+        bar = "#" * fill + "." * (width - fill)
+        sys.stderr.write(
+            f"\r  [{bar}] {frac * 100:5.1f}%  {done / 1e6:.1f}/{self.spec.size / 1e6:.1f} MB"
+        )
+        sys.stderr.flush()
+
+    def end(self, error: str | None) -> None:
+        if self.tty and self._last:
+            sys.stderr.write("\n")
+        if error is None:
+            self._say(f"livebg: {self.spec.name} downloaded and verified")
+        else:
+            self._say(f"livebg: download failed: {error}")
+
+
+def _response_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
+    while chunk := resp.read(_CHUNK):
+        yield chunk
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return "timed out"
+        return str(getattr(reason, "strerror", None) or reason)
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "connection closed before the end of the file"
+    text = str(exc)
+    return text or type(exc).__name__
+
+
+def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress: _Progress) -> Path:
+    req = urllib.request.Request(url, headers={"User-Agent": f"livebg/{__version__}"})
+    with urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT) as resp:
+        length = resp.headers.get("Content-Length")
+        if length is not None and length.strip().isdigit() and int(length) != spec.size:
+            raise _Refused(f"server offers {int(length)} bytes, expected {spec.size}")
+        return _write_verified(spec, dest_dir, _response_chunks(resp), progress.update)
+
+
+def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: bool = True) -> Path:
+    """Download *spec* into *dest_dir* (created if needed); return the path.
+
+    Tries ``spec.urls`` in order (http, https or file URLs), with
+    :data:`CONNECT_TIMEOUT` on connecting and on each read, hashing while
+    streaming into a temporary file that is renamed to ``spec.file`` only
+    once size and sha256 match; an existing file of that name is replaced
+    atomically. With *progress*, reports on stderr (a bar when stderr is a
+    terminal). Raises ModelError listing each URL's failure when none
+    gives the right file.
+    """
+    folder = Path(dest_dir)
+    show = _Progress(spec, progress)
+    failures = []
+    for url in spec.urls:
+        show.start(url)
+        try:
+            path = _download_one(spec, url, folder, show)
+        except (OSError, http.client.HTTPException, ValueError, _Refused) as exc:
+            reason = _reason(exc)
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()
+            show.end(f"{url}: {reason}")
+            failures.append(f"{url}: {reason}")
+            continue
+        show.end(None)
+        return path
+    raise ModelError(
+        f"could not download {spec.name} ({spec.file}): "
+        + "; ".join(failures)
+        + "; download it by hand into a folder and set LIVEBG_MODEL_DIR to it"
+    )
+
+
+def import_file(path: str | os.PathLike[str]) -> tuple[ModelSpec, Path]:
+    """Copy a model file the manifest knows into the cache; return (spec, path).
+
+    The file is identified by size and sha256, and copied atomically (same
+    guarantees as :func:`download`) to ``cache_dir() / spec.file``; an
+    intact copy already there is kept. Raises ModelError if the file does
+    not exist, cannot be read, or matches no known model.
+    """
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise ModelError(f"model file not found: {path}")
+    spec = identify(src)
+    if spec is None:
+        digest = file_sha256(src)
+        raise ModelError(
+            f"{src} matches no known model (sha256 {digest}); known models: "
+            + ", ".join(_manifest())
+        )
+    dest = cache_dir() / spec.file
+    if dest.is_file():
+        with contextlib.suppress(ModelError):
+            verify_file(spec, dest)
+            return spec, dest
+
+    def chunks() -> Iterator[bytes]:
+        with open(src, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                yield chunk
+
+    try:
+        return spec, _write_verified(spec, cache_dir(), chunks())
+    except _Refused as exc:
+        raise ModelError(f"{src} changed while being copied: {exc}") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot copy {src} into {cache_dir()}: {exc}") from exc
