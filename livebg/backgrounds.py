@@ -1,0 +1,221 @@
+"""What goes behind the person: an image, a looping video, a blur, a colour, or nothing.
+
+Spec strings (command line, config, tray):
+    PATH            an image (scaled to cover, centre-cropped) or a video (looped)
+    blur | blur:N   the camera picture blurred; N is the strength, 1-100 (default 25)
+    color:#RRGGBB   a solid colour
+    none            pass-through: the camera picture untouched
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebg.errors import InputError
+from livebg.frames import cover_fit
+
+DEFAULT_BLUR = 25
+_COLOR = re.compile(r"#?([0-9a-fA-F]{6})")
+NAMED_COLORS = {"white": (255, 255, 255), "black": (0, 0, 0), "green": (0, 177, 64)}
+
+
+@dataclass(frozen=True)
+class BackgroundSpec:
+    """A parsed spec. kind: image, video, blur, color, none (or file before probing)."""
+
+    kind: str
+    path: Path | None = None
+    strength: int = DEFAULT_BLUR
+    color_bgr: tuple[int, int, int] = (0, 0, 0)
+    text: str = ""
+
+
+def parse(spec: str) -> BackgroundSpec:
+    """Parse a background spec without opening any file except to check it exists.
+
+    Raises InputError with a one-line message for malformed specs or missing files.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise InputError("background spec is empty (use an image file, blur, blur:N, color:#RRGGBB or none)")
+    s = spec.strip()
+    low = s.lower()
+    if low == "none":
+        return BackgroundSpec("none", text=s)
+    if low == "blur" or low.startswith("blur:"):
+        if low == "blur":
+            return BackgroundSpec("blur", strength=DEFAULT_BLUR, text=s)
+        n = low[5:]
+        if not n.isdigit() or not 1 <= int(n) <= 100:
+            raise InputError(f"invalid background '{s}': blur strength must be a whole number from 1 to 100, as in blur:25")
+        return BackgroundSpec("blur", strength=int(n), text=s)
+    if low.startswith(("color:", "colour:")):
+        value = s.split(":", 1)[1].strip()
+        if value.lower() in NAMED_COLORS:
+            return BackgroundSpec("color", color_bgr=NAMED_COLORS[value.lower()][::-1], text=s)
+        m = _COLOR.fullmatch(value)
+        if not m:
+            raise InputError(f"invalid background '{s}': expected color:#RRGGBB, for example color:#00b140")
+        r, g, b = (int(m.group(1)[i:i + 2], 16) for i in (0, 2, 4))
+        return BackgroundSpec("color", color_bgr=(b, g, r), text=s)
+    if low in NAMED_COLORS:
+        return BackgroundSpec("color", color_bgr=NAMED_COLORS[low][::-1], text=s)
+    path = Path(s).expanduser()
+    if not path.exists():
+        raise InputError(
+            f"background '{s}' is not a file that exists, nor one of: blur, blur:N, color:#RRGGBB, none"
+        )
+    if path.is_dir():
+        raise InputError(f"background '{s}' is a folder; give an image or video file")
+    return BackgroundSpec("file", path=path, text=s)
+
+
+class Background:
+    """Renders the background for each output frame.
+
+    render(frame) returns a BGR uint8 image the size of ``frame``, or None
+    for pass-through (no compositing wanted).
+    """
+
+    kind = "none"
+
+    def render(self, frame: np.ndarray) -> np.ndarray | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.kind
+
+
+class ColorBackground(Background):
+    kind = "color"
+
+    def __init__(self, bgr: tuple[int, int, int]):
+        self.bgr = bgr
+        self._cache: np.ndarray | None = None
+
+    def render(self, frame):
+        if self._cache is None or self._cache.shape != frame.shape:
+            self._cache = np.empty_like(frame)
+            self._cache[:] = self.bgr
+        return self._cache
+
+    def describe(self):
+        b, g, r = self.bgr
+        return f"color #{r:02x}{g:02x}{b:02x}"
+
+
+class BlurBackground(Background):
+    """The camera picture itself, blurred. Strength N is the Gaussian sigma in
+    pixels at 720p (scaled with the frame); the blur runs on a downscaled copy
+    because a wide Gaussian at full size would cost more than the matting."""
+
+    kind = "blur"
+
+    def __init__(self, strength: int = DEFAULT_BLUR):
+        self.strength = strength
+
+    def render(self, frame):
+        h, w = frame.shape[:2]
+        sigma = self.strength * min(h, w) / 720.0
+        factor = max(1.0, sigma / 2.5)
+        sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, sigma / factor))
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def describe(self):
+        return f"blur:{self.strength}"
+
+
+class ImageBackground(Background):
+    kind = "image"
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            data = np.fromfile(str(path), dtype=np.uint8)
+        except OSError as e:
+            raise InputError(f"cannot read background {path}: {e.strerror or e}") from None
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if image is None or image.size == 0:
+            raise InputError(f"cannot read background image {path}")
+        self.image = image
+        self._cache: np.ndarray | None = None
+
+    def render(self, frame):
+        h, w = frame.shape[:2]
+        if self._cache is None or self._cache.shape[:2] != (h, w):
+            self._cache = cover_fit(self.image, w, h)
+        return self._cache
+
+    def describe(self):
+        return f"image {self.path.name}"
+
+
+class VideoBackground(Background):
+    """A video file, looped, one background frame per output frame."""
+
+    kind = "video"
+
+    def __init__(self, path: Path):
+        from livebg.video import VideoReader
+
+        self.path = path
+        self._reader = VideoReader(path)
+        self._it = self._reader.frames()
+        first = self._next()
+        if first is None:
+            self._reader.close()
+            raise InputError(f"background video {path} has no frames")
+        self._current = first
+
+    def _next(self):
+        try:
+            return next(self._it)
+        except StopIteration:
+            return None
+
+    def render(self, frame):
+        h, w = frame.shape[:2]
+        out = cover_fit(self._current, w, h)
+        nxt = self._next()
+        if nxt is None:
+            self._reader.rewind()
+            self._it = self._reader.frames()
+            nxt = self._next()
+        if nxt is not None:
+            self._current = nxt
+        return out
+
+    def close(self):
+        self._reader.close()
+
+    def describe(self):
+        return f"video {self.path.name}"
+
+
+def open_background(spec: str | BackgroundSpec) -> Background:
+    """Parse (if needed) and open a background. Raises InputError."""
+    bs = parse(spec) if isinstance(spec, str) else spec
+    if bs.kind == "none":
+        return Background()
+    if bs.kind == "blur":
+        return BlurBackground(bs.strength)
+    if bs.kind == "color":
+        return ColorBackground(bs.color_bgr)
+    assert bs.path is not None
+    try:
+        return ImageBackground(bs.path)
+    except InputError:
+        pass
+    try:
+        return VideoBackground(bs.path)
+    except InputError:
+        raise InputError(f"cannot use background {bs.path}: not a readable image or video") from None

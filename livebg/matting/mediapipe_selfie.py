@@ -1,0 +1,77 @@
+"""MediaPipe selfie segmentation through mediapipe's Tasks ImageSegmenter.
+
+Current mediapipe wheels no longer bundle the selfie models and
+``mediapipe.solutions`` is gone, so the .tflite is loaded from a file. The
+model uses a MediaPipe custom op, which a plain TFLite interpreter lacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebg.errors import ModelError
+from livebg.matting.base import check_frame, register
+
+
+@register("mediapipe-tflite")
+class MediaPipeSelfie:
+    """Runs the square (256x256) or landscape (144x256) selfie model.
+
+    The frame is resized to the model's input size here rather than inside
+    MediaPipe, so the mask comes back at model resolution (MediaPipe would
+    otherwise upsample it to the frame, which the compositor does fused).
+    """
+
+    def __init__(self, path: Path, name: str = "mediapipe-selfie", provider: str = "auto", input_size=None, **_):
+        try:
+            import mediapipe as mp
+            from mediapipe.tasks.python import BaseOptions, vision
+        except ImportError as e:  # pragma: no cover - declared dependency
+            raise ModelError(f"mediapipe is not installed ({e}); run: pip install mediapipe") from None
+        if provider not in ("auto", "cpu", ""):
+            raise ModelError(f"{name} runs through mediapipe on the CPU; --provider {provider} applies to ONNX models only")
+        self._mp = mp
+        self.name = name
+        self.runtime = "mediapipe Tasks (CPU, XNNPACK)"
+        try:
+            data = Path(path).read_bytes()
+            options = vision.ImageSegmenterOptions(
+                base_options=BaseOptions(model_asset_buffer=data),
+                running_mode=vision.RunningMode.IMAGE,
+                output_confidence_masks=True,
+                output_category_mask=False,
+            )
+            self._seg = vision.ImageSegmenter.create_from_options(options)
+        except Exception as e:  # mediapipe raises RuntimeError/ValueError with multi-line text
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"cannot load {path} as a MediaPipe segmentation model: {first}") from None
+        h, w = input_size or self._probe_size()
+        self.input_size = (int(h), int(w))
+
+    def _probe_size(self):
+        # The landscape model takes 144x256, the square one 256x256: ask the
+        # model by running it once (this also warms it up before frame one).
+        probe = np.zeros((256, 256, 3), np.uint8)
+        out = self._segment(probe)
+        return out.shape if out.shape in ((144, 256), (256, 256)) else (256, 256)
+
+    def _segment(self, rgb: np.ndarray) -> np.ndarray:
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = self._seg.segment(image)
+        mask = result.confidence_masks[-1].numpy_view()
+        return np.array(mask.reshape(mask.shape[0], mask.shape[1]), dtype=np.float32)
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        check_frame(bgr)
+        h, w = self.input_size
+        small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        return np.clip(self._segment(rgb), 0.0, 1.0)
+
+    def close(self) -> None:
+        seg, self._seg = getattr(self, "_seg", None), None
+        if seg is not None:
+            seg.close()

@@ -1,0 +1,79 @@
+"""ONNX Runtime execution providers: choosing one, and reporting what is really used.
+
+onnxruntime-gpu lists CUDA among its available providers even on a machine
+with no GPU, and silently falls back to the CPU when CUDA cannot start, so
+the truth is only ``session.get_providers()`` after the session exists.
+"""
+
+from __future__ import annotations
+
+from livebg.errors import DeviceError
+
+# Best first. TensorRT is left out on purpose: its engine build takes minutes
+# at first use, which is no way to start a camera.
+PREFERENCE = (
+    "CUDAExecutionProvider",
+    "DmlExecutionProvider",
+    "CoreMLExecutionProvider",
+    "CPUExecutionProvider",
+)
+SHORT_NAMES = {
+    "cuda": "CUDAExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def short_name(provider: str) -> str:
+    for short, full in SHORT_NAMES.items():
+        if full == provider:
+            return short
+    return provider
+
+
+def choose_providers(requested: str, available: list[str]) -> list[str]:
+    """The provider list to create a session with, best first.
+
+    requested: "auto" or a short name (cpu, cuda, directml, coreml) or a full
+    ONNX Runtime provider name. Raises DeviceError when the request names a
+    provider this onnxruntime build does not have, listing those it has.
+    """
+    if requested in ("", "auto"):
+        chosen = [p for p in PREFERENCE if p in available]
+        return chosen or ["CPUExecutionProvider"]
+    full = SHORT_NAMES.get(requested.lower(), requested)
+    if full not in available:
+        have = ", ".join(short_name(p) for p in available if p in PREFERENCE) or "none"
+        raise DeviceError(f"execution provider '{requested}' is not available here (available: {have})")
+    return [full] if full == "CPUExecutionProvider" else [full, "CPUExecutionProvider"]
+
+
+def create_session(path: str, requested: str = "auto"):
+    """An InferenceSession on the best provider that really starts.
+
+    Returns (session, provider_in_use). Raises DeviceError when an explicitly
+    requested provider could not start (onnxruntime fell back to the CPU).
+    """
+    import os
+
+    import onnxruntime as ort
+
+    wanted = choose_providers(requested, ort.get_available_providers())
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 4
+    # A provider that cannot load logs errors at creation; we report the outcome ourselves.
+    ort.set_default_logger_severity(4)
+    try:
+        session = ort.InferenceSession(path, sess_options=opts, providers=wanted)
+    finally:
+        ort.set_default_logger_severity(3)
+    in_use = session.get_providers()[0]
+    if requested not in ("", "auto") and in_use != wanted[0]:
+        raise DeviceError(
+            f"execution provider '{requested}' is installed but could not start "
+            f"(onnxruntime fell back to {short_name(in_use)}); check the GPU driver and runtime libraries"
+        )
+    return session, in_use

@@ -1,0 +1,1 @@
+"""Where composited frames go: virtual camera, recorder, preview, or nowhere (benchmarks)."""

@@ -1,0 +1,99 @@
+"""The virtual camera through pyvirtualcam: v4l2loopback on Linux, OBS Virtual Camera elsewhere."""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+
+from livebg.errors import DeviceError
+
+SETUP = {
+    "Linux": (
+        "install v4l2loopback and create a device: "
+        "sudo apt install v4l2loopback-dkms && "
+        "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=livebg"
+    ),
+    "Windows": "install OBS Studio (26 or newer) and start its Virtual Camera once, so the driver is registered",
+    "Darwin": "install OBS Studio (30 or newer), start its Virtual Camera once and allow the system extension",
+}
+
+
+def setup_hint() -> str:
+    return SETUP.get(platform.system(), "install a pyvirtualcam backend (see pyvirtualcam's documentation)")
+
+
+class VirtualCamSink:
+    """Sends BGR uint8 frames of a fixed size to the virtual camera.
+
+    Raises DeviceError with the setup steps for this OS when no device can be opened.
+    """
+
+    name = "virtual camera"
+
+    def __init__(self, width: int, height: int, fps: float, device: str | None = None):
+        try:
+            import pyvirtualcam
+        except ImportError as e:  # pragma: no cover - declared dependency
+            raise DeviceError(f"pyvirtualcam is not installed ({e}); run: pip install pyvirtualcam") from None
+        if not pyvirtualcam.camera.BACKENDS:
+            raise DeviceError(f"no virtual camera backend for {platform.system()}; {setup_hint()}")
+        self.width, self.height = width, height
+        try:
+            self._cam = pyvirtualcam.Camera(
+                width=width, height=height, fps=fps, fmt=pyvirtualcam.PixelFormat.BGR,
+                device=device or None, print_fps=False,
+            )
+        except (RuntimeError, ValueError) as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            where = f" {device}" if device else ""
+            raise DeviceError(f"virtual camera{where} unavailable: {msg.rstrip('.')}. To set one up, {setup_hint()}") from None
+        self.device = self._cam.device
+        self.frames = 0
+
+    def send(self, frame: np.ndarray) -> None:
+        self._cam.send(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        cam, self._cam = getattr(self, "_cam", None), None
+        if cam is not None:
+            cam.close()
+
+
+def list_virtual_cameras() -> list[str]:
+    """Backends and (on Linux) v4l2loopback devices found."""
+    import glob
+
+    try:
+        import pyvirtualcam
+    except ImportError:
+        return ["pyvirtualcam not installed"]
+    rows = [f"backend {name}" for name in pyvirtualcam.camera.BACKENDS] or ["no backend for this OS"]
+    if platform.system() == "Linux":
+        for node in sorted(glob.glob("/dev/video[0-9]*")):
+            driver = _v4l2_driver(node)
+            if driver == "v4l2 loopback":
+                rows.append(f"{node}: v4l2loopback device")
+        if len(rows) == len(pyvirtualcam.camera.BACKENDS):
+            rows.append("no v4l2loopback device: " + setup_hint())
+    return rows
+
+
+def _v4l2_driver(node: str) -> str | None:
+    import fcntl
+    import os
+
+    VIDIOC_QUERYCAP = 0x80685600  # _IOR('V', 0, struct v4l2_capability), 104 bytes
+    try:
+        fd = os.open(node, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        buf = bytearray(104)
+        fcntl.ioctl(fd, VIDIOC_QUERYCAP, buf)
+        return bytes(buf[:16]).split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,129 @@
+"""Where frames come from: a camera, or a video file played as a camera would.
+
+Live sources block in read() until the next frame and return BGR uint8.
+Camera code is kept thin around cv2.VideoCapture; everything testable lives
+in the file source and the pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from livebg.errors import InputError
+
+
+class LiveFileSource:
+    """A video file played in real time: paced at its own frame rate, looping."""
+
+    is_live = True
+
+    def __init__(self, path: str | Path):
+        from livebg.video import VideoReader
+
+        self._reader = VideoReader(path)
+        self.name = f"file {Path(path).name}"
+        self.fps = self._reader.fps if self._reader.fps > 0 else 30.0
+        self.width, self.height = self._reader.width, self._reader.height
+        self._it = self._reader.frames()
+        self._t0: float | None = None
+        self._n = 0
+
+    def _next_frame(self) -> np.ndarray:
+        for _ in range(2):
+            try:
+                return next(self._it)
+            except StopIteration:
+                self._reader.rewind()
+                self._it = self._reader.frames()
+        raise InputError(f"{self._reader.path} has no frames")
+
+    def read(self) -> np.ndarray:
+        frame = self._next_frame()
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        due = self._t0 + self._n / self.fps
+        if due > now:
+            time.sleep(due - now)
+        elif now - due > 1.0:
+            self._t0 = now - self._n / self.fps  # fell far behind (paused?): do not race to catch up
+        self._n += 1
+        return frame
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class CameraSource:
+    """A webcam through OpenCV. Raises InputError if it cannot be opened."""
+
+    is_live = True
+
+    def __init__(self, index: int, width: int, height: int, fps: float):
+        import cv2
+
+        self.index = index
+        self.name = f"camera {index}"
+        self._cap = cv2.VideoCapture(index)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise InputError(
+                f"camera {index} could not be opened (not connected, or in use by another program); "
+                f"see `livebg devices` for the cameras found"
+            )
+        self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._cap.set(cv2.CAP_PROP_FPS, fps)
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or fps
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+
+    def read(self) -> np.ndarray:
+        ok, frame = self._cap.read()
+        if not ok or frame is None or frame.size == 0:
+            raise InputError(f"camera {self.index} stopped delivering frames")
+        if frame.ndim == 2:
+            import cv2
+
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def open_live_source(spec: str, width: int, height: int, fps: float):
+    """A camera index ("0") or a video file path. Raises InputError."""
+    s = str(spec).strip()
+    if s.isdigit():
+        return CameraSource(int(s), width, height, fps)
+    if not s:
+        raise InputError("input is empty: give a camera index (0, 1, ...) or a video file")
+    return LiveFileSource(s)
+
+
+def list_cameras(max_index: int = 10) -> list[str]:
+    """Cameras that open, as 'index: WxH'. On Linux only existing /dev/video* nodes are probed."""
+    import glob
+    import platform
+
+    import cv2
+
+    if platform.system() == "Linux":
+        indices = sorted(int(p[len("/dev/video"):]) for p in glob.glob("/dev/video[0-9]*") if p[len("/dev/video"):].isdigit())
+    else:
+        indices = list(range(max_index))
+    found = []
+    for i in indices:
+        cap = cv2.VideoCapture(i)
+        try:
+            if cap.isOpened():
+                ok, frame = cap.read()
+                if ok and frame is not None:
+                    found.append(f"{i}: {frame.shape[1]}x{frame.shape[0]}")
+        finally:
+            cap.release()
+    return found

@@ -1,0 +1,169 @@
+"""Video files in and out through PyAV (FFmpeg).
+
+OpenCV's wheels cannot write H.264, and PyAV gives exact frame rates and
+time bases, so all file video goes through here: decoding for ``process``,
+file-as-camera and video backgrounds; H.264 MP4 for output and recordings;
+FFV1 grey Matroska for the lossless matte.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from livebg.errors import InputError, LivebgError
+
+
+def _av():
+    import av
+
+    av.logging.set_level(av.logging.PANIC)  # FFmpeg chatter would drown our one-line errors
+    return av
+
+
+class VideoReader:
+    """Decodes a video file to BGR uint8 frames, in order.
+
+    Raises InputError when the file is missing, unreadable or has no video.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        av = _av()
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"input file not found: {self.path}")
+        if self.path.is_dir():
+            raise InputError(f"input is a folder, not a video file: {self.path}")
+        try:
+            self._container = av.open(str(self.path))
+        except PermissionError:
+            raise InputError(f"cannot read {self.path}: permission denied") from None
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise InputError(f"cannot open {self.path} as video: {_reason(e)}") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path} has no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"  # frame+slice threads: decoding is a big share of `process`
+        cc = self._stream.codec_context
+        self.width = int(cc.width)
+        self.height = int(cc.height)
+        if self.width <= 0 or self.height <= 0:
+            self.close()
+            raise InputError(f"{self.path} has a video stream with no picture size")
+        rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
+        self.rate: Fraction = Fraction(rate) if rate else Fraction(30)
+        self.fps = float(self.rate)
+        self.frame_count = int(self._stream.frames or 0)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Yield every frame as BGR uint8 (H, W, 3). Raises InputError on corrupt data."""
+        av = _av()
+        try:
+            for frame in self._container.decode(self._stream):
+                yield frame.to_ndarray(format="bgr24")
+        except av.FFmpegError as e:
+            raise InputError(f"{self.path}: corrupt video data: {_reason(e)}") from None
+
+    def rewind(self) -> None:
+        self._container.seek(0, stream=self._stream)
+
+    def close(self) -> None:
+        c, self._container = getattr(self, "_container", None), None
+        if c is not None:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _reason(e: BaseException) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return msg.splitlines()[0] if msg else type(e).__name__
+
+
+class VideoWriter:
+    """Writes BGR (or grey) uint8 frames to a file at a constant frame rate.
+
+    ``kind="h264"``: H.264 in fragmented MP4 (a crash or full disk leaves a
+    file that plays up to the last fragment). ``kind="matte"``: FFV1 8-bit
+    grey in Matroska, lossless. Raises LivebgError when the file cannot be
+    created; write() raises LivebgError on encoder/disk failure.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, rate: float | Fraction, kind: str = "h264"):
+        av = _av()
+        self.path = Path(path)
+        self.kind = kind
+        self.frames_written = 0
+        rate = Fraction(rate).limit_denominator(1001000) if not isinstance(rate, Fraction) else rate
+        if self.path.is_dir():
+            raise LivebgError(f"output path is a folder: {self.path}")
+        if self.path.parent and not self.path.parent.exists():
+            raise LivebgError(f"output folder does not exist: {self.path.parent}")
+        try:
+            if kind == "h264":
+                self._container = av.open(
+                    str(self.path), "w", format="mp4",
+                    options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
+                )
+                self._stream = self._container.add_stream("libx264", rate=rate)
+                even = width % 2 == 0 and height % 2 == 0
+                self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
+                # A keyframe (hence a fragment) every 2 s bounds what a crash can lose.
+                self._stream.options = {"crf": "20", "preset": "veryfast", "g": str(max(1, round(float(rate) * 2)))}
+                self._fmt = "bgr24"
+            elif kind == "matte":
+                self._container = av.open(str(self.path), "w", format="matroska")
+                self._stream = self._container.add_stream("ffv1", rate=rate)
+                self._stream.pix_fmt = "gray"
+                self._fmt = "gray"
+            else:
+                raise ValueError(f"unknown writer kind {kind!r}")
+        except PermissionError:
+            raise LivebgError(f"cannot write {self.path}: permission denied") from None
+        except (av.FFmpegError, OSError) as e:
+            raise LivebgError(f"cannot write {self.path}: {_reason(e)}") from None
+        self._stream.width = width
+        self._stream.height = height
+        self._stream.time_base = 1 / rate
+        self.width, self.height = width, height
+
+    def write(self, image: np.ndarray) -> None:
+        av = _av()
+        frame = av.VideoFrame.from_ndarray(image, format=self._fmt)
+        frame.pts = self.frames_written
+        self.frames_written += 1
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError) as e:
+            raise LivebgError(f"writing {self.path} failed: {_reason(e)}") from None
+
+    def close(self) -> None:
+        """Flush the encoder and finalise the file; safe to call twice."""
+        c = getattr(self, "_container", None)
+        if c is None:
+            return
+        self._container = None
+        av = _av()
+        try:
+            for packet in self._stream.encode(None):
+                c.mux(packet)
+        except (av.FFmpegError, OSError) as e:
+            raise LivebgError(f"finishing {self.path} failed: {_reason(e)}") from None
+        finally:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
