@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(args.debug) or os.environ.get("LIVEBG_DEBUG") == "1"
+    if debug:
+        os.environ["LIVEBG_DEBUG"] = "1"  # also lets native libraries' own logging through
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="livebg: %(message)s", stream=sys.stderr)
     if args.command is None:
         parser.print_help()

@@ -21,8 +21,10 @@ def _build(kind: str, path: Path, name: str, provider: str, spec=None) -> Matter
     if factory is None:
         raise ModelError(f"model kind '{kind}' is not supported (supported: {', '.join(sorted(KINDS))})")
     extra = {}
-    if spec is not None and getattr(spec, "ref_size", None):
+    if spec is not None and spec.ref_size:
         extra["ref_size"] = spec.ref_size
+    if spec is not None and spec.input_size:
+        extra["input_size"] = tuple(spec.input_size)
     return factory(path, name=name, provider=provider, **extra)
 
 

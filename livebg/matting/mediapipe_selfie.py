@@ -7,6 +7,9 @@ model uses a MediaPipe custom op, which a plain TFLite interpreter lacks.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +17,26 @@ import numpy as np
 
 from livebg.errors import ModelError
 from livebg.matting.base import check_frame, register
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C++ side's start-up notes (TFLite delegate, glog warnings),
+    which bypass Python logging, while the model loads; our own one-line
+    messages say what matters. Debug mode keeps them."""
+    if os.environ.get("LIVEBG_DEBUG") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @register("mediapipe-tflite")
@@ -38,25 +61,30 @@ class MediaPipeSelfie:
         self.runtime = "mediapipe Tasks (CPU, XNNPACK)"
         try:
             data = Path(path).read_bytes()
-            options = vision.ImageSegmenterOptions(
-                base_options=BaseOptions(model_asset_buffer=data),
-                running_mode=vision.RunningMode.IMAGE,
-                output_confidence_masks=True,
-                output_category_mask=False,
-            )
-            self._seg = vision.ImageSegmenter.create_from_options(options)
+        except OSError as e:
+            raise ModelError(f"cannot read model file {path}: {e.strerror or e}") from None
+        try:
+            with _quiet_stderr():
+                self._create(vision, BaseOptions, data)
+                # MediaPipe returns the mask at the size it is given, so the
+                # model's own input size must come from the manifest.
+                h, w = tuple(input_size) if input_size else (256, 256)
+                self._segment(np.zeros((h, w, 3), np.uint8))  # warm up before frame one
+        except ModelError:
+            raise
         except Exception as e:  # mediapipe raises RuntimeError/ValueError with multi-line text
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"cannot load {path} as a MediaPipe segmentation model: {first}") from None
-        h, w = input_size or self._probe_size()
         self.input_size = (int(h), int(w))
 
-    def _probe_size(self):
-        # The landscape model takes 144x256, the square one 256x256: ask the
-        # model by running it once (this also warms it up before frame one).
-        probe = np.zeros((256, 256, 3), np.uint8)
-        out = self._segment(probe)
-        return out.shape if out.shape in ((144, 256), (256, 256)) else (256, 256)
+    def _create(self, vision, BaseOptions, data: bytes) -> None:
+        options = vision.ImageSegmenterOptions(
+            base_options=BaseOptions(model_asset_buffer=data),
+            running_mode=vision.RunningMode.IMAGE,
+            output_confidence_masks=True,
+            output_category_mask=False,
+        )
+        self._seg = vision.ImageSegmenter.create_from_options(options)
 
     def _segment(self, rgb: np.ndarray) -> np.ndarray:
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))

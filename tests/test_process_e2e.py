@@ -1,0 +1,110 @@
+"""`livebg process` end to end, as a user runs it: a real 720p clip of a person
+(a shared portrait with its reference matte, moving over a wall), the real
+MediaPipe selfie model, real H.264 out, read back and checked region by region."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from clips import SHARED, person_frames, read_all, write_clip
+from conftest import artifact_dir, run_livebg
+from livebg.frames import cover_fit
+
+N = 45
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clip")
+    frames, alphas = person_frames(N)
+    path = write_clip(d / "person720.mp4", frames, fps=30)
+    decoded, _, _ = read_all(path)
+    return path, decoded, alphas
+
+
+def _regions(alpha_u8):
+    """Sure person (well inside) and sure background (well outside) masks."""
+    k = np.ones((31, 31), np.uint8)
+    fg = cv2.erode((alpha_u8 == 255).astype(np.uint8), k).astype(bool)
+    bg = ~cv2.dilate((alpha_u8 > 0).astype(np.uint8), k).astype(bool)
+    return fg, bg
+
+
+def test_process_replaces_background_with_image_and_writes_matte(clip, tmp_path):
+    path, inputs, alphas = clip
+    bg_path = SHARED / "backgrounds" / "beach.png"
+    out, matte = tmp_path / "out.mp4", tmp_path / "m.mkv"
+    r = run_livebg("process", path, "-o", out, "--background", bg_path, "--matte-out", matte)
+    assert r.returncode == 0, r.stderr
+    frames, fps, size = read_all(out)
+    assert len(frames) == N and size == (1280, 720) and fps == pytest.approx(30.0)
+    mattes, mfps, msize = read_all(matte, fmt="gray")
+    assert len(mattes) == N and msize == (1280, 720) and mfps == pytest.approx(30.0)
+    expected_bg = cover_fit(cv2.imread(str(bg_path)), 1280, 720).astype(np.int16)
+    for i in range(0, N, 4):
+        fg, bg = _regions(alphas[i])
+        out_i = frames[i].astype(np.int16)
+        person_err = np.abs(out_i - inputs[i].astype(np.int16))[fg].mean()
+        bg_err = np.abs(out_i - expected_bg)[bg].mean()
+        assert person_err < 8, f"frame {i}: person not kept (mean abs diff {person_err:.1f})"
+        assert bg_err < 8, f"frame {i}: background is not the cover-fitted image (mean abs diff {bg_err:.1f})"
+        assert (mattes[i][fg] > 200).mean() > 0.95
+        assert (mattes[i][bg] < 30).mean() > 0.97
+    cv2.imwrite(str(artifact_dir("process") / "frame20.png"),
+                np.hstack([inputs[20], frames[20], cv2.cvtColor(mattes[20], cv2.COLOR_GRAY2BGR)])[::2, ::2])
+
+
+def test_process_keeps_every_frame_in_order(clip, tmp_path):
+    """The person slides left and right: the matte's centre must follow the
+    true centre frame by frame, which fails if frames are dropped or reordered."""
+    path, _, alphas = clip
+    out, matte = tmp_path / "out.mp4", tmp_path / "m.mkv"
+    r = run_livebg("process", path, "-o", out, "--background", "color:#00ff00", "--matte-out", matte)
+    assert r.returncode == 0, r.stderr
+    mattes, _, _ = read_all(matte, fmt="gray")
+    assert len(mattes) == N
+
+    def cx(a):
+        w = a.astype(np.float64)
+        return (w.sum(0) * np.arange(a.shape[1])).sum() / w.sum()
+
+    got = np.array([cx(m) for m in mattes])
+    true = np.array([cx(a) for a in alphas])
+    assert np.abs(got - true).max() < 25, np.abs(got - true).max()
+    assert np.corrcoef(got, true)[0, 1] > 0.98
+
+
+def test_process_keeps_size_and_rate_of_other_clips(tmp_path):
+    frames, _ = person_frames(12, width=640, height=360)
+    src = write_clip(tmp_path / "small.mp4", frames, fps=15)
+    out = tmp_path / "o.mp4"
+    r = run_livebg("process", src, "-o", out, "--background", "blur:10")
+    assert r.returncode == 0, r.stderr
+    got, fps, size = read_all(out)
+    assert (len(got), size) == (12, (640, 360)) and fps == pytest.approx(15.0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.mp4", "-o", "o.mp4"], "input file not found: missing.mp4"),
+    (["notvideo.mp4", "-o", "o.mp4"], "cannot open notvideo.mp4 as video"),
+    (["{clip}", "-o", "o.avi"], "output must be an .mp4 file"),
+    (["{clip}"], "no output file"),
+    (["{clip}", "-o", "nodir/o.mp4"], "output folder does not exist"),
+    (["{clip}", "-o", "o.mp4", "--background", "color:#12"], "expected color:#RRGGBB"),
+    (["{clip}", "-o", "o.mp4", "--background", "nosuch.png"], "is not a file that exists"),
+    (["{clip}", "-o", "o.mp4", "--model", "nosuchmodel"], "unknown model"),
+    (["{clip}", "-o", "o.mp4", "--matte-out", "m.mp4"], "must be a .mkv file"),
+    (["{clip}", "-o", "o.mp4", "--smoothing", "3"], "out of range"),
+])
+def test_process_bad_input_is_one_clear_line(clip, tmp_path, args, message):
+    (tmp_path / "notvideo.mp4").write_text("this is not a video")
+    args = [a.replace("{clip}", str(clip[0])) for a in args]
+    r = run_livebg("process", *args, cwd=tmp_path)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livebg: error:"), r.stderr
+    assert message.lower() in lines[0].lower()
+    assert not (tmp_path / "o.mp4").exists()
+    assert not list(tmp_path.glob(".o.*"))  # no temporary leftovers
