@@ -227,7 +227,6 @@ def cmd_run(args) -> int:
     from livebg.pipeline import LivePipeline, Stage
     from livebg.sinks.null import NullSink
     from livebg.sinks.preview import Preview
-    from livebg.sinks.recorder import Recorder
     from livebg.sinks.virtualcam import VirtualCamSink
     from livebg.sources import open_live_source
 
@@ -263,17 +262,19 @@ def cmd_run(args) -> int:
                 if not preview_on and _display_available():
                     log.warning("showing a preview window instead")
                     preview_on = True
-        recorder = None
-        if s.record:
-            recorder = Recorder(s.record, s.width, s.height, s.fps)
-            sinks.append(recorder)
-            closers.insert(0, recorder.close)  # finalise the recording first
-            log.info("recording to %s", s.record)
-        if not sinks and not preview_on:
+        if not sinks and not preview_on and not s.record:
             sinks.append(NullSink())
             log.info("no virtual camera, recording or preview: frames are processed and discarded")
         preview_slot = LatestSlot() if preview_on else None
-        pipeline = LivePipeline(source, stage, sinks, s.width, s.height, s.fps, mirror=s.mirror, preview_slot=preview_slot)
+        pipeline = LivePipeline(source, stage, sinks, s.width, s.height, s.fps, mirror=s.mirror,
+                                preview_slot=preview_slot,
+                                source_factory=lambda: open_live_source(s.input, s.width, s.height, s.fps))
+        closers.remove(source.close)
+        closers.append(pipeline._close_source)
+        if s.record:
+            pipeline.start_recording(s.record)
+            closers.insert(0, pipeline.stop_recording)  # finalise the recording first, whatever happens
+            log.info("recording to %s", s.record)
         log.info("input %s, background %s; Ctrl-C to stop", source.name, background.describe())
 
         def on_term(signum, frame):
@@ -302,8 +303,8 @@ def cmd_run(args) -> int:
                 preview.close()
             pipeline.join()
         log.info("%s", pipeline.stats.summary(pipeline.dropped, pipeline.elapsed))
+        recorder = pipeline.stop_recording()
         if recorder is not None:
-            recorder.close()
             msg = f"recorded {recorder.frames_written} frames to {s.record}"
             if recorder.dropped:
                 msg += f" ({recorder.dropped} dropped: the encoder fell behind)"

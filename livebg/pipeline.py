@@ -45,24 +45,33 @@ class Stage:
         self._out: np.ndarray | None = None
         self.timings: dict[str, collections.deque] = {k: collections.deque(maxlen=2000) for k in ("matting", "smoothing", "compositing")}
 
+    # Swaps take the same lock as process(), so a model or background is never
+    # closed while a frame is using it; a swap waits at most one frame.
     def set_background(self, background: Background) -> None:
         with self._lock:
             old, self.background = self.background, background
         old.close()
 
+    def set_matter(self, matter) -> None:
+        with self._lock:
+            old, self.matter = self.matter, matter
+            self.smoother.reset()
+        old.close()
+
     def process(self, image: np.ndarray, need_alpha: bool = False):
         """Returns (composited BGR uint8, alpha float32 at model resolution or None)."""
         with self._lock:
-            background = self.background
-            enabled = self.enabled
-        if not enabled and not need_alpha:
+            return self._process(image, need_alpha)
+
+    def _process(self, image: np.ndarray, need_alpha: bool):
+        if not self.enabled and not need_alpha:
             return image, None
         t0 = time.perf_counter()
         alpha = self.matter(image)
         t1 = time.perf_counter()
         alpha = self.smoother(alpha)
         t2 = time.perf_counter()
-        bg = background.render(image) if enabled else None
+        bg = self.background.render(image) if self.enabled else None
         if bg is None:
             out = image
         else:
@@ -87,7 +96,10 @@ class LiveStats:
     sent: int = 0
     repeated: int = 0
     startup: int = 0
+    placeholder: int = 0
+    source_failures: int = 0
     latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=10000))
+    new_frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=240))
 
     def summary(self, dropped: int, elapsed: float) -> str:
         lat = np.array(self.latency) * 1000 if self.latency else np.array([np.nan])
@@ -98,17 +110,41 @@ class LiveStats:
         )
 
 
+def placeholder(width: int, height: int, text: str) -> np.ndarray:
+    """A dark frame with a short message, for when there is no camera picture."""
+    import cv2
+
+    img = np.full((height, width, 3), 32, np.uint8)
+    scale = max(0.5, width / 1280 * 1.4)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(img, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (220, 220, 220), 2, cv2.LINE_AA)
+    return img
+
+
 class LivePipeline:
-    """Runs a live source through a Stage to sinks at a fixed output rate."""
+    """Runs a live source through a Stage to sinks at a fixed output rate.
+
+    source_factory: a callable returning a new, opened source; it is used to
+    reopen the camera after pause_camera() or when it fails (with backoff).
+    The control methods (set_*, pause/resume, recording) may be called from
+    any thread while running; each applies from the next frame.
+    """
+
+    LOST_AFTER = 0.5       # s without a new frame before the placeholder shows
+    RETRY_BACKOFF = (0.5, 1.0, 2.0, 4.0)
 
     def __init__(self, source, stage: Stage, sinks: list, width: int, height: int, fps: float,
-                 mirror: bool = False, preview_slot: LatestSlot | None = None):
+                 mirror: bool = False, preview_slot: LatestSlot | None = None, source_factory=None,
+                 on_event=None):
         self.source = source
+        self.source_factory = source_factory
         self.stage = stage
         self.sinks = list(sinks)
         self.width, self.height, self.fps = width, height, fps
         self.mirror = mirror
         self.preview_slot = preview_slot
+        self.on_event = on_event or (lambda kind, message: None)
         self.stop_event = threading.Event()
         self.stats = LiveStats()
         self._in = LatestSlot()
@@ -116,15 +152,61 @@ class LivePipeline:
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._sinks_lock = threading.Lock()
+        self._paused = threading.Event()
+        self._resume = threading.Event()
+        self.source_state = "running"   # running, paused, lost
+        self.recorder = None
         self.t_start = 0.0
         self.t_end = 0.0
 
     # -- control (the tray calls these) ---------------------------------
     def set_background(self, spec: str) -> None:
+        """Open ``spec`` (raises InputError) and use it from the next frame."""
         self.stage.set_background(open_background(spec))
 
     def set_enabled(self, enabled: bool) -> None:
+        """Off passes the camera picture through untouched."""
         self.stage.enabled = bool(enabled)
+
+    def set_mirror(self, mirror: bool) -> None:
+        self.mirror = bool(mirror)
+
+    def set_matter(self, matter) -> None:
+        """Swap the model (opened by the caller, which may take a while)."""
+        self.stage.set_matter(matter)
+
+    def pause_camera(self) -> None:
+        """Release the camera so other programs can use it; output continues with a placeholder."""
+        if self.source_factory is None:
+            raise RuntimeError("this source cannot be reopened, so it cannot be paused")
+        self._resume.clear()
+        self._paused.set()
+
+    def resume_camera(self) -> None:
+        self._paused.clear()
+        self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def start_recording(self, path) -> None:
+        """Record the output to ``path`` (.mp4) from the next frame. Raises LivebgError."""
+        from livebg.sinks.recorder import Recorder
+
+        if self.recorder is not None:
+            raise RuntimeError("already recording")
+        rec = Recorder(path, self.width, self.height, self.fps)
+        self.recorder = rec
+        self.add_sink(rec)
+
+    def stop_recording(self):
+        """Stop and finalise the recording; returns the Recorder (None if none)."""
+        rec, self.recorder = self.recorder, None
+        if rec is not None:
+            self.remove_sink(rec)
+            rec.close()
+        return rec
 
     def add_sink(self, sink) -> None:
         with self._sinks_lock:
@@ -134,6 +216,13 @@ class LivePipeline:
         with self._sinks_lock:
             if sink in self.sinks:
                 self.sinks.remove(sink)
+
+    def processing_fps(self) -> float:
+        """New frames per second over the last couple of seconds."""
+        t = list(self.stats.new_frame_times)
+        now = time.monotonic()
+        t = [x for x in t if now - x < 2.0]
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
 
     # -- threads ----------------------------------------------------------
     def _guard(self, fn):
@@ -148,12 +237,62 @@ class LivePipeline:
                 self._out.wake()
         return run
 
+    def _close_source(self):
+        src, self.source = self.source, None
+        if src is not None:
+            try:
+                src.close()
+            except Exception as e:  # a dying camera may fail to close; it is being dropped anyway
+                log.debug("closing source: %s", e)
+
+    def _reopen_source(self) -> bool:
+        """Try to open the source again with backoff; True when it is back."""
+        for attempt in range(10**9):
+            if self.stop_event.is_set() or self._paused.is_set():
+                return False
+            try:
+                self.source = self.source_factory()
+                return True
+            except Exception as e:
+                delay = self.RETRY_BACKOFF[min(attempt, len(self.RETRY_BACKOFF) - 1)]
+                log.debug("camera not back yet (%s); retrying in %.1f s", e, delay)
+                self.stop_event.wait(delay)
+        return False
+
     def _capture(self):
         import cv2
 
+        from livebg.errors import InputError
+
         i = 0
         while not self.stop_event.is_set():
-            image = self.source.read()
+            if self._paused.is_set():
+                self._close_source()
+                self.source_state = "paused"
+                self.on_event("info", "camera paused: released for other programs")
+                while not self._resume.wait(0.1):
+                    if self.stop_event.is_set():
+                        return
+                if not self._reopen_source():
+                    continue
+                self.source_state = "running"
+                self.on_event("info", "camera resumed")
+                continue
+            try:
+                image = self.source.read()
+            except InputError as e:
+                if self.source_factory is None:
+                    raise
+                self.stats.source_failures += 1
+                self.source_state = "lost"
+                self.on_event("error", f"{e}; retrying")
+                log.warning("%s; retrying", e)
+                self._close_source()
+                if self._reopen_source():
+                    self.source_state = "running"
+                    self.on_event("info", "camera is back")
+                    log.info("camera is back")
+                continue
             t = time.monotonic()
             image = cover_fit(image, self.width, self.height)
             if self.mirror:
@@ -175,7 +314,9 @@ class LivePipeline:
     def _send(self):
         period = 1.0 / self.fps
         black = np.zeros((self.height, self.width, 3), np.uint8)
+        notes = {}
         last = None
+        t_last_new = time.monotonic()
         next_t = time.monotonic()
         while not self.stop_event.is_set():
             now = time.monotonic()
@@ -185,16 +326,25 @@ class LivePipeline:
             if time.monotonic() - next_t > period:  # fell behind (suspend, stall): skip, don't burst
                 next_t = time.monotonic() + period
             frame = self._out.peek()
+            now = time.monotonic()
             if frame is None:
                 image = black
                 self.stats.startup += 1
+            elif frame is not last:
+                image = frame.image
+                self.stats.latency.append(now - frame.t_capture)
+                self.stats.new_frame_times.append(now)
+                t_last_new = now
+                last = frame
+            elif self.source_state != "running" and now - t_last_new > self.LOST_AFTER:
+                text = "camera paused" if self.source_state == "paused" else "camera lost - reconnecting"
+                if text not in notes:
+                    notes[text] = placeholder(self.width, self.height, text)
+                image = notes[text]
+                self.stats.placeholder += 1
             else:
                 image = frame.image
-                if frame is last:
-                    self.stats.repeated += 1
-                else:
-                    self.stats.latency.append(time.monotonic() - frame.t_capture)
-                last = frame
+                self.stats.repeated += 1
             with self._sinks_lock:
                 sinks = list(self.sinks)
             for sink in sinks:
@@ -212,6 +362,7 @@ class LivePipeline:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._resume.set()
         self._in.wake()
         self._out.wake()
 
@@ -220,6 +371,7 @@ class LivePipeline:
         for t in self._threads:
             t.join(timeout)
         self.t_end = time.monotonic()
+        self._close_source()
         if self._error is not None:
             raise self._error
 
