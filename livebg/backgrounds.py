@@ -43,6 +43,8 @@ def parse(spec: str) -> BackgroundSpec:
     if not isinstance(spec, str) or not spec.strip():
         raise InputError("background spec is empty (use an image file, blur, blur:N, color:#RRGGBB or none)")
     s = spec.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in s):
+        raise InputError(f"invalid background {s!r}: it contains control characters")
     low = s.lower()
     if low == "none":
         return BackgroundSpec("none", text=s)
@@ -50,7 +52,7 @@ def parse(spec: str) -> BackgroundSpec:
         if low == "blur":
             return BackgroundSpec("blur", strength=DEFAULT_BLUR, text=s)
         n = low[5:]
-        if not n.isdigit() or not 1 <= int(n) <= 100:
+        if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= 100:
             raise InputError(f"invalid background '{s}': blur strength must be a whole number from 1 to 100, as in blur:25")
         return BackgroundSpec("blur", strength=int(n), text=s)
     if low.startswith(("color:", "colour:")):
@@ -64,10 +66,15 @@ def parse(spec: str) -> BackgroundSpec:
         return BackgroundSpec("color", color_bgr=(b, g, r), text=s)
     if low in NAMED_COLORS:
         return BackgroundSpec("color", color_bgr=NAMED_COLORS[low][::-1], text=s)
-    path = Path(s).expanduser()
-    if not path.exists():
+    try:
+        path = Path(s).expanduser()
+        exists = path.exists()
+    except (OSError, RuntimeError, ValueError):  # name too long, unknown ~user, ...
+        exists = False
+    if not exists:
+        shown = s if len(s) <= 120 else s[:117] + "..."
         raise InputError(
-            f"background '{s}' is not a file that exists, nor one of: blur, blur:N, color:#RRGGBB, none"
+            f"background '{shown}' is not a file that exists, nor one of: blur, blur:N, color:#RRGGBB, none"
         )
     if path.is_dir():
         raise InputError(f"background '{s}' is a folder; give an image or video file")

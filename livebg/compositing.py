@@ -68,12 +68,17 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
         raise TypeError(f"frames must be uint8, got {fg.dtype} and {bg.dtype}")
     if fg.ndim != 3 or fg.shape[2] != 3 or fg.shape != bg.shape:
         raise ValueError(f"foreground {fg.shape} and background {bg.shape} must both be (H, W, 3)")
+    if fg.shape[0] == 0 or fg.shape[1] == 0:
+        raise ValueError(f"frames must not be empty, got shape {fg.shape}")
     if alpha.ndim != 2 or alpha.size == 0:
         raise ValueError(f"alpha must be a non-empty 2-D array, got shape {alpha.shape}")
     if alpha.dtype != np.float32:
         alpha = alpha.astype(np.float32)
     if out is None:
         out = np.empty_like(fg)
+    elif out.dtype != np.uint8 or out.shape != fg.shape:
+        # The kernel runs without bounds checks: a wrong buffer would be written past its end.
+        raise ValueError(f"out must be uint8 of shape {fg.shape}, got {out.dtype} {out.shape}")
     return _composite(fg, np.ascontiguousarray(alpha), bg, out)
 
 

@@ -150,6 +150,19 @@ def save_user_values(values: dict[str, Any]) -> Path:
     return path
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string; control characters escaped so the file always parses."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def dumps(values: dict[str, Any]) -> str:
     """Write flat settings as TOML (only the value types Settings uses)."""
     lines = []
@@ -162,6 +175,6 @@ def dumps(values: dict[str, Any]) -> str:
         elif isinstance(v, (int, float)):
             s = repr(v)
         else:
-            s = '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            s = _toml_string(str(v))
         lines.append(f"{key} = {s}")
     return "\n".join(lines) + "\n"

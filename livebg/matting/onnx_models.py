@@ -25,9 +25,10 @@ def _open_session(path: Path, provider: str):
 def modnet_input_size(height: int, width: int, ref_size: int = 512, multiple: int = 32) -> tuple[int, int]:
     """MODNet's input size for a frame: the longer side scaled to ``ref_size``,
     both sides rounded down to a multiple of ``multiple`` (at least one multiple)."""
-    scale = ref_size / max(height, width)
-    rh = max(multiple, int(height * scale) // multiple * multiple)
-    rw = max(multiple, int(width * scale) // multiple * multiple)
+    longer = max(height, width)
+    # Integer arithmetic: 512 / 49 * 49 is 511.99... in floating point.
+    rh = max(multiple, height * ref_size // longer // multiple * multiple)
+    rw = max(multiple, width * ref_size // longer // multiple * multiple)
     return rh, rw
 
 

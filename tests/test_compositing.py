@@ -1,0 +1,185 @@
+"""livebg.compositing.composite against a plain NumPy float reference.
+
+The reference upsamples the matte bilinearly with half-pixel centres (what
+cv2.resize INTER_LINEAR does on float32, checked here too), blends
+fg * a + bg * (1 - a) in float64 and rounds; the fused kernel must agree
+within one level everywhere.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from clips import SHARED, person_frames
+from livebg.compositing import composite, warmup
+from livebg.frames import cover_fit
+
+
+def _taps(n_out: int, n_in: int):
+    f = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    f = np.maximum(f, 0.0)
+    lo = np.minimum(np.floor(f).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, f - lo
+
+
+def reference_upsample(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+    a = alpha.astype(np.float64)
+    y0, y1, wy = _taps(height, a.shape[0])
+    x0, x1, wx = _taps(width, a.shape[1])
+    top = a[y0][:, x0] * (1 - wx) + a[y0][:, x1] * wx
+    bot = a[y1][:, x0] * (1 - wx) + a[y1][:, x1] * wx
+    return top * (1 - wy)[:, None] + bot * wy[:, None]
+
+
+def reference_composite(fg, alpha, bg):
+    a = np.clip(reference_upsample(alpha, fg.shape[0], fg.shape[1]), 0.0, 1.0)[..., None]
+    out = fg.astype(np.float64) * a + bg.astype(np.float64) * (1.0 - a)
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+
+
+def _random_case(rng, frame_hw, alpha_hw):
+    h, w = frame_hw
+    fg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = rng.random(alpha_hw, dtype=np.float32)
+    # Some exact 0 and 1 areas, as a real matte has.
+    alpha[: max(1, alpha_hw[0] // 4)] = 0.0
+    alpha[-max(1, alpha_hw[0] // 4):] = 1.0
+    return fg, alpha, bg
+
+
+def _assert_close(got, want):
+    assert got.dtype == np.uint8 and got.shape == want.shape
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert diff.max() <= 1, f"max difference {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+    # Off-by-one only where the float32 kernel and the float64 reference round a .5 differently.
+    assert (diff == 0).mean() > 0.99
+
+
+CASES = [
+    ((720, 1280), (144, 256)),   # the landscape model's matte on a 720p frame
+    ((720, 1280), (256, 256)),   # square matte, non-square frame
+    ((101, 77), (101, 77)),      # alpha the frame's size, odd sizes
+    ((37, 53), (256, 256)),      # alpha larger than the frame
+    ((255, 257), (17, 9)),       # odd, non-square both ways
+    ((1, 1), (3, 5)),
+    ((5, 200), (1, 1)),          # a 1x1 matte is a constant
+    ((480, 3), (7, 200)),        # matte wider than the frame, taller frame
+]
+
+
+def test_reference_upsampling_is_cv2_inter_linear():
+    """The reference itself: the same numbers as cv2.resize INTER_LINEAR on float32."""
+    rng = np.random.default_rng(1)
+    for (h, w), ahw in CASES:
+        alpha = rng.random(ahw, dtype=np.float32)
+        ours = reference_upsample(alpha, h, w)
+        theirs = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("frame_hw,alpha_hw", CASES, ids=[f"{f[0]}x{f[1]}-a{a[0]}x{a[1]}" for f, a in CASES])
+def test_matches_reference(frame_hw, alpha_hw):
+    rng = np.random.default_rng(frame_hw[0] * 7919 + alpha_hw[1])
+    fg, alpha, bg = _random_case(rng, frame_hw, alpha_hw)
+    keep = fg.copy(), alpha.copy(), bg.copy()
+    got = composite(fg, alpha, bg)
+    _assert_close(got, reference_composite(fg, alpha, bg))
+    # Inputs are left alone.
+    for before, after in zip(keep, (fg, alpha, bg)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_real_portrait_over_real_background():
+    frames, alphas = person_frames(1, width=640, height=360)
+    fg = frames[0]
+    bg = cover_fit(cv2.imread(str(SHARED / "backgrounds" / "beach.png"), cv2.IMREAD_COLOR), 640, 360)
+    alpha = cv2.resize(alphas[0], (160, 90), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    got = composite(fg, alpha, bg)
+    _assert_close(got, reference_composite(fg, alpha, bg))
+    # The person is kept and the wall replaced by the beach where the matte is sure.
+    full = reference_upsample(alpha, 360, 640)
+    person, wall = full > 0.99, full < 0.01
+    assert person.sum() > 10000 and wall.sum() > 10000
+    assert np.abs(got[person].astype(int) - fg[person]).max() <= 3
+    assert np.abs(got[wall].astype(int) - bg[wall]).max() <= 3
+
+
+def test_alpha_zero_gives_background_exactly_and_one_gives_foreground():
+    rng = np.random.default_rng(5)
+    fg = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    for ahw in [(97, 131), (13, 29), (256, 256)]:
+        np.testing.assert_array_equal(composite(fg, np.zeros(ahw, np.float32), bg), bg)
+        np.testing.assert_array_equal(composite(fg, np.ones(ahw, np.float32), bg), fg)
+
+
+def test_alpha_outside_0_1_is_clamped():
+    rng = np.random.default_rng(6)
+    fg = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(composite(fg, np.full((10, 15), 1.7, np.float32), bg), fg)
+    np.testing.assert_array_equal(composite(fg, np.full((10, 15), -0.4, np.float32), bg), bg)
+
+
+def test_out_buffer_is_used_and_fully_written():
+    rng = np.random.default_rng(7)
+    fg, alpha, bg = _random_case(rng, (120, 161), (30, 40))
+    expected = composite(fg, alpha, bg)
+    out = np.full_like(fg, 123)
+    got = composite(fg, alpha, bg, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, expected)
+    # Reused for a second frame: overwritten, not blended into.
+    got2 = composite(bg, alpha, fg, out=out)
+    assert got2 is out
+    np.testing.assert_array_equal(out, composite(bg, alpha, fg))
+
+
+def test_float64_and_strided_alpha_accepted():
+    rng = np.random.default_rng(8)
+    fg, alpha, bg = _random_case(rng, (90, 160), (36, 64))
+    want = composite(fg, alpha, bg)
+    np.testing.assert_array_equal(composite(fg, alpha.astype(np.float64), bg), want)
+    strided = np.ascontiguousarray(alpha.T).T  # same values, Fortran order
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(composite(fg, strided, bg), want)
+    _assert_close(composite(fg, alpha.astype(np.float64), bg), reference_composite(fg, alpha, bg))
+
+
+@pytest.mark.parametrize("fg_dtype,bg_dtype", [(np.float32, np.uint8), (np.uint8, np.uint16), (np.int32, np.int32)])
+def test_non_uint8_frames_are_type_errors(fg_dtype, bg_dtype):
+    fg = np.zeros((8, 8, 3), fg_dtype)
+    bg = np.zeros((8, 8, 3), bg_dtype)
+    with pytest.raises(TypeError, match="uint8"):
+        composite(fg, np.zeros((4, 4), np.float32), bg)
+
+
+@pytest.mark.parametrize("fg_shape,bg_shape,alpha_shape", [
+    ((8, 8, 3), (8, 9, 3), (4, 4)),     # frames differ
+    ((8, 8, 3), (9, 8, 3), (4, 4)),
+    ((8, 8), (8, 8), (4, 4)),           # grey frames
+    ((8, 8, 4), (8, 8, 4), (4, 4)),     # BGRA frames
+    ((8, 8, 3), (8, 8, 3), (16,)),      # 1-D alpha
+    ((8, 8, 3), (8, 8, 3), (4, 4, 1)),  # 3-D alpha
+    ((8, 8, 3), (8, 8, 3), (0, 4)),     # empty alpha
+    ((8, 8, 3), (8, 8, 3), (4, 0)),
+])
+def test_bad_shapes_are_value_errors(fg_shape, bg_shape, alpha_shape):
+    with pytest.raises(ValueError):
+        composite(np.zeros(fg_shape, np.uint8), np.zeros(alpha_shape, np.float32), np.zeros(bg_shape, np.uint8))
+
+
+def test_empty_frame_is_a_value_error():
+    """A 0-row frame is a shape error like the others (not a ZeroDivisionError from the kernel)."""
+    with pytest.raises(ValueError):
+        composite(np.zeros((0, 8, 3), np.uint8), np.ones((4, 4), np.float32), np.zeros((0, 8, 3), np.uint8))
+
+
+def test_warmup_runs():
+    warmup()  # compiles or loads the kernel; must not raise
+    out = composite(np.full((4, 4, 3), 200, np.uint8), np.full((2, 2), 0.5, np.float32), np.zeros((4, 4, 3), np.uint8))
+    assert (out == 100).all()
