@@ -222,6 +222,7 @@ def cmd_run(args) -> int:
 
     from livebg import compositing
     from livebg.backgrounds import open_background
+    from livebg.controls import Controller, EventRelay
     from livebg.frames import LatestSlot
     from livebg.matting import open_matter
     from livebg.pipeline import LivePipeline, Stage
@@ -241,6 +242,7 @@ def cmd_run(args) -> int:
     source = open_live_source(s.input, s.width, s.height, s.fps)
     closers = [source.close]
     preview_on = bool(s.preview)
+    notices = []  # start-up problems the tray also shows as notifications
     try:
         matter, why = open_matter(s.model, s.provider, s.offline, fps=s.fps, frame_size=(s.height, s.width))
         stage = Stage(matter, background, smoothing=s.smoothing)
@@ -259,6 +261,7 @@ def cmd_run(args) -> int:
                 if s.device or not (preview_on or s.record or _display_available()):
                     raise
                 log.warning("%s", e)
+                notices.append(str(e))
                 if not preview_on and _display_available():
                     log.warning("showing a preview window instead")
                     preview_on = True
@@ -266,31 +269,48 @@ def cmd_run(args) -> int:
             sinks.append(NullSink())
             log.info("no virtual camera, recording or preview: frames are processed and discarded")
         preview_slot = LatestSlot() if preview_on else None
+        events = EventRelay()
         pipeline = LivePipeline(source, stage, sinks, s.width, s.height, s.fps, mirror=s.mirror,
                                 preview_slot=preview_slot,
-                                source_factory=lambda: open_live_source(s.input, s.width, s.height, s.fps))
+                                source_factory=lambda: open_live_source(s.input, s.width, s.height, s.fps),
+                                on_event=events)
         closers.remove(source.close)
         closers.append(pipeline._close_source)
+        # Finalise any recording first, whatever happens (--record, or one started from the tray).
+        closers.insert(0, pipeline.stop_recording)
         if s.record:
             pipeline.start_recording(s.record)
-            closers.insert(0, pipeline.stop_recording)  # finalise the recording first, whatever happens
             log.info("recording to %s", s.record)
+        controller = Controller(pipeline, s, model=matter.name if s.model == "auto" else s.model)
+        qt_app = no_tray = None
+        if s.tray:
+            from livebg import tray
+
+            qt_app, no_tray = tray.start_app()
+            if qt_app is not None and not tray.tray_available():
+                no_tray = "no system tray on this desktop"
+            if no_tray:
+                log.warning("no tray icon: %s; running without it", no_tray)
         log.info("input %s, background %s; Ctrl-C to stop", source.name, background.describe())
 
         def on_term(signum, frame):
             pipeline.stop()
 
         old_term = signal.signal(signal.SIGTERM, on_term)
-        preview = Preview() if preview_on else None
+        # With Qt up (the tray), the preview is a Qt window: OpenCV's own Qt must not run beside it.
+        preview = Preview(controller) if preview_on and qt_app is None else None
         pipeline.start()
         try:
             deadline = pipeline.t_start + s.duration if s.duration > 0 else None
-            while not pipeline.stop_event.is_set():
+            if qt_app is not None:
+                tray.run(qt_app, controller, show_icon=not no_tray, show_preview=preview_on, deadline=deadline,
+                         notices=tuple(notices), events=events)
+            while qt_app is None and not pipeline.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 if preview is not None and preview.ok:
                     image = preview_slot.get(timeout=0.05)
-                    if image is not None and preview.show(image) in (ord("q"), 27):
+                    if image is not None and preview.handle_key(preview.show(image)):
                         break
                 else:
                     pipeline.stop_event.wait(0.05)
@@ -305,12 +325,12 @@ def cmd_run(args) -> int:
         log.info("%s", pipeline.stats.summary(pipeline.dropped, pipeline.elapsed))
         recorder = pipeline.stop_recording()
         if recorder is not None:
-            msg = f"recorded {recorder.frames_written} frames to {s.record}"
+            msg = f"recorded {recorder.frames_written} frames to {recorder.path}"
             if recorder.dropped:
                 msg += f" ({recorder.dropped} dropped: the encoder fell behind)"
             log.info("%s", msg)
             if recorder.error:
-                raise LivebgError(f"recording stopped early: {recorder.error}; what was recorded is in {s.record}")
+                raise LivebgError(f"recording stopped early: {recorder.error}; what was recorded is in {recorder.path}")
     finally:
         for close in closers:
             try:

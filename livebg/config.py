@@ -46,6 +46,8 @@ class Settings:
     record: str = _opt("", "record the composited output to this .mp4 file")
     duration: float = _opt(0.0, "stop after this many seconds (0 runs until stopped)", 0, 1e7)
     offline: bool = _opt(False, "never download model files")
+    backgrounds_dir: str = _opt("", "folder of background images and videos for the tray; empty: the user data folder's backgrounds")
+    recordings_dir: str = _opt("", "folder for recordings started from the tray; empty: the user's videos folder")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -132,7 +134,7 @@ def build(cli_values: dict[str, Any], config_path: str | None = None) -> Setting
         if user.is_file():
             merged.update(load_file(user))
     merged.update(validate({k: v for k, v in cli_values.items() if v is not None}, "command line"))
-    for key in ("output", "matte_out", "record", "input"):
+    for key in ("output", "matte_out", "record", "input", "backgrounds_dir", "recordings_dir"):
         if isinstance(merged.get(key), str) and merged[key].startswith("~"):
             merged[key] = os.path.expanduser(merged[key])
     return dataclasses.replace(Settings(), **merged)
