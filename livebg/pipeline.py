@@ -27,62 +27,84 @@ import numpy as np
 from livebg import compositing
 from livebg.backgrounds import Background, open_background
 from livebg.frames import Frame, LatestSlot, cover_fit
-from livebg.refine import TemporalSmoother
+from livebg.refine import MatteRefiner
 
 log = logging.getLogger("livebg")
 
 
 class Stage:
-    """Matting, smoothing and compositing for one frame. Settings can change
-    between frames (the tray does this) without a restart."""
+    """Matting (with refinement and smoothing) and compositing for one frame.
 
-    def __init__(self, matter, background: Background, smoothing: float = 0.6, enabled: bool = True):
+    Settings can change between frames (the tray does this) without a
+    restart. matte() and composite() can run on different threads, each
+    under its own lock, so a model or background is never closed while a
+    frame is using it; a swap waits at most one frame.
+    """
+
+    def __init__(self, matter, background: Background, smoothing: float = 0.6, enabled: bool = True,
+                 refine: bool = True):
         self.matter = matter
         self.background = background
-        self.smoother = TemporalSmoother(smoothing)
+        self.smoothing = smoothing
+        self.refine = refine
+        self.refiner = MatteRefiner.for_matter(matter, smoothing, refine)
         self.enabled = enabled
-        self._lock = threading.Lock()
+        self._matte_lock = threading.Lock()
+        self._bg_lock = threading.Lock()
         self._out: np.ndarray | None = None
-        self.timings: dict[str, collections.deque] = {k: collections.deque(maxlen=2000) for k in ("matting", "smoothing", "compositing")}
+        self.timings: dict[str, collections.deque] = {k: collections.deque(maxlen=2000) for k in ("matting", "compositing")}
 
-    # Swaps take the same lock as process(), so a model or background is never
-    # closed while a frame is using it; a swap waits at most one frame.
     def set_background(self, background: Background) -> None:
-        with self._lock:
+        with self._bg_lock:
             old, self.background = self.background, background
         old.close()
 
     def set_matter(self, matter) -> None:
-        with self._lock:
+        with self._matte_lock:
             old, self.matter = self.matter, matter
-            self.smoother.reset()
+            self.refiner = MatteRefiner.for_matter(matter, self.smoothing, self.refine)
         old.close()
 
-    def process(self, image: np.ndarray, need_alpha: bool = False):
-        """Returns (composited BGR uint8, alpha float32 at model resolution or None)."""
-        with self._lock:
-            return self._process(image, need_alpha)
+    def reset(self) -> None:
+        """Forget the matte's history (after a pause or a long gap)."""
+        with self._matte_lock:
+            self.refiner.reset()
 
-    def _process(self, image: np.ndarray, need_alpha: bool):
+    def matte(self, image: np.ndarray) -> np.ndarray:
+        """The refined, smoothed matte of ``image``: float32 at working resolution."""
+        t0 = time.perf_counter()
+        with self._matte_lock:
+            alpha = self.refiner(image)
+        self.timings["matting"].append(time.perf_counter() - t0)
+        return alpha
+
+    def composite(self, image: np.ndarray, alpha: np.ndarray | None, reuse: bool = True) -> np.ndarray:
+        """``image`` over the background through ``alpha`` (pass-through when the
+        effect is off, the background is 'none' or there is no matte yet).
+        With reuse, the result lives in a buffer the next call overwrites."""
+        if not self.enabled or alpha is None:
+            return image
+        t0 = time.perf_counter()
+        with self._bg_lock:
+            bg = self.background.render(image)
+        if bg is None:
+            return image
+        if not reuse or self._out is None or self._out.shape != image.shape:
+            out = np.empty_like(image)
+            if reuse:
+                self._out = out
+        else:
+            out = self._out
+        compositing.composite(image, alpha, bg, out)
+        self.timings["compositing"].append(time.perf_counter() - t0)
+        return out
+
+    def process(self, image: np.ndarray, need_alpha: bool = False):
+        """Both steps for one frame: (composited BGR uint8, alpha or None)."""
         if not self.enabled and not need_alpha:
             return image, None
-        t0 = time.perf_counter()
-        alpha = self.matter(image)
-        t1 = time.perf_counter()
-        alpha = self.smoother(alpha)
-        t2 = time.perf_counter()
-        bg = self.background.render(image) if self.enabled else None
-        if bg is None:
-            out = image
-        else:
-            if self._out is None or self._out.shape != image.shape:
-                self._out = np.empty_like(image)
-            out = compositing.composite(image, alpha, bg, self._out)
-        t3 = time.perf_counter()
-        self.timings["matting"].append(t1 - t0)
-        self.timings["smoothing"].append(t2 - t1)
-        self.timings["compositing"].append(t3 - t2)
-        return out, alpha
+        alpha = self.matte(image)
+        return self.composite(image, alpha), alpha
 
     def close(self) -> None:
         self.background.close()
@@ -98,7 +120,9 @@ class LiveStats:
     startup: int = 0
     placeholder: int = 0
     source_failures: int = 0
+    mattes: int = 0
     latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=10000))
+    matte_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=240))
     new_frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=240))
 
     def summary(self, dropped: int, elapsed: float) -> str:
@@ -106,7 +130,8 @@ class LiveStats:
         return (
             f"{self.sent} frames out in {elapsed:.1f} s ({self.sent / max(elapsed, 1e-9):.1f} fps), "
             f"{self.repeated} repeated, {self.captured} captured, {dropped} dropped at capture, "
-            f"latency p50 {np.percentile(lat, 50):.0f} ms / p95 {np.percentile(lat, 95):.0f} ms"
+            f"latency p50 {np.percentile(lat, 50):.0f} ms / p95 {np.percentile(lat, 95):.0f} ms, "
+            f"{self.mattes} mattes ({self.mattes / max(elapsed, 1e-9):.1f} per second)"
         )
 
 
@@ -147,7 +172,9 @@ class LivePipeline:
         self.on_event = on_event or (lambda kind, message: None)
         self.stop_event = threading.Event()
         self.stats = LiveStats()
-        self._in = LatestSlot()
+        self._in = LatestSlot()         # capture -> compositing: every frame we can show
+        self._matte_in = LatestSlot()   # capture -> matting: the newest frame when matting is free
+        self._alpha = None              # (alpha, frame index) of the newest matte
         self._out = LatestSlot()
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
@@ -217,12 +244,19 @@ class LivePipeline:
             if sink in self.sinks:
                 self.sinks.remove(sink)
 
-    def processing_fps(self) -> float:
-        """New frames per second over the last couple of seconds."""
-        t = list(self.stats.new_frame_times)
+    @staticmethod
+    def _rate(times) -> float:
         now = time.monotonic()
-        t = [x for x in t if now - x < 2.0]
+        t = [x for x in list(times) if now - x < 2.0]
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+
+    def processing_fps(self) -> float:
+        """New output frames per second over the last couple of seconds."""
+        return self._rate(self.stats.new_frame_times)
+
+    def matting_fps(self) -> float:
+        """Mattes per second over the last couple of seconds (may be below the output rate)."""
+        return self._rate(self.stats.matte_times)
 
     # -- threads ----------------------------------------------------------
     def _guard(self, fn):
@@ -234,6 +268,7 @@ class LivePipeline:
                     self._error = e
                 self.stop_event.set()
                 self._in.wake()
+                self._matte_in.wake()
                 self._out.wake()
         return run
 
@@ -297,18 +332,42 @@ class LivePipeline:
             image = cover_fit(image, self.width, self.height)
             if self.mirror:
                 image = cv2.flip(image, 1)
-            self._in.put(Frame(image, i, t))
+            f = Frame(image, i, t)
+            self._in.put(f)
+            self._matte_in.put(f)
             self.stats.captured += 1
             i += 1
 
+    def _matting(self):
+        """Mattes the newest frame whenever it is free: at the camera's rate when
+        the machine keeps up, slower when not; compositing never waits for it."""
+        last_t = time.monotonic()
+        while not self.stop_event.is_set():
+            frame = self._matte_in.get(timeout=0.1)
+            if frame is None:
+                continue
+            if not self.stage.enabled:
+                continue
+            now = time.monotonic()
+            if now - last_t > 1.0:
+                self.stage.reset()  # after a pause the old matte history only misleads
+            alpha = self.stage.matte(frame.image)
+            last_t = time.monotonic()
+            self._alpha = (alpha, frame.index)
+            self.stats.mattes += 1
+            self.stats.matte_times.append(last_t)
+
     def _work(self):
+        """Composites every captured frame with the newest matte."""
         while not self.stop_event.is_set():
             frame = self._in.get(timeout=0.1)
             if frame is None:
                 continue
-            out, _ = self.stage.process(frame.image)
-            # The stage reuses its output buffer; the sender may still be reading the last one.
-            self._out.put(Frame(out.copy() if out is not frame.image else out, frame.index, frame.t_capture))
+            current = self._alpha
+            if self.stage.enabled and current is None:
+                continue  # no matte yet (start-up): keep the black start-up frames, not a bare picture
+            out = self.stage.composite(frame.image, current[0] if current is not None else None, reuse=False)
+            self._out.put(Frame(out, frame.index, frame.t_capture))
             self.stats.processed += 1
 
     def _send(self):
@@ -355,7 +414,8 @@ class LivePipeline:
 
     def start(self) -> None:
         self.t_start = time.monotonic()
-        for name, fn in (("capture", self._capture), ("matting", self._work), ("sender", self._send)):
+        for name, fn in (("capture", self._capture), ("matting", self._matting), ("compositing", self._work),
+                         ("sender", self._send)):
             t = threading.Thread(target=self._guard(fn), name=f"livebg-{name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -364,6 +424,7 @@ class LivePipeline:
         self.stop_event.set()
         self._resume.set()
         self._in.wake()
+        self._matte_in.wake()
         self._out.wake()
 
     def join(self, timeout: float = 5.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,13 @@ if not SHARED.is_dir():
 
 MODELS = SHARED / "models"
 ARTIFACTS = ROOT / "artifacts"
+
+# For fixtures wider than one test too (the per-test fixture below re-sets these):
+# models from the shared folder, never the real user's cache or config.
+os.environ["LIVEBG_MODEL_DIR"] = str(MODELS)
+_SESSION_HOME = tempfile.mkdtemp(prefix="livebg-tests-")
+os.environ["LIVEBG_CACHE_DIR"] = os.path.join(_SESSION_HOME, "cache")
+os.environ["LIVEBG_CONFIG_DIR"] = os.path.join(_SESSION_HOME, "config")
 
 
 @pytest.fixture(autouse=True)

@@ -60,6 +60,8 @@ def _check_interface(session, path, inputs: dict, outputs: tuple[str, ...]):
 class ModNet:
     """MODNet (photographic portrait matting): a real alpha matte, not a mask."""
 
+    is_matting = True
+
     def __init__(self, path: Path, name: str = "modnet", provider: str = "auto", ref_size: int = 512, **_):
         self.name = name
         self.ref_size = int(ref_size)
