@@ -323,6 +323,9 @@ def cmd_run(args) -> int:
                 preview.close()
             pipeline.join()
         log.info("%s", pipeline.stats.summary(pipeline.dropped, pipeline.elapsed))
+        if pipeline.matte_size is not None:
+            log.info("matting settled at %d px (longer side), %.1f mattes per second at the end",
+                     pipeline.matte_size, pipeline.stats.matte_rate_recent())
         recorder = pipeline.stop_recording()
         if recorder is not None:
             msg = f"recorded {recorder.frames_written} frames to {recorder.path}"

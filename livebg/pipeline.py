@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import statistics
 import queue
 import threading
 import time
@@ -69,6 +70,33 @@ class Stage:
         """Forget the matte's history (after a pause or a long gap)."""
         with self._matte_lock:
             self.refiner.reset()
+
+    # Input sizes (longer side) a resizable model (MODNet) may run at, live.
+    LADDER = (512, 448, 384, 320, 256, 224, 192, 160)
+
+    def adapt_resolution(self, budget_s: float, window: int = 8) -> int | None:
+        """Step a resizable model's input size down when recent mattes took
+        longer than ``budget_s``, up when the next size up is predicted to fit
+        with a margin (cost ~ area). Returns the new size when it changed."""
+        matter = self.matter
+        size = getattr(matter, "ref_size", None)
+        recent = list(self.timings["matting"])[-window:]
+        if size is None or len(recent) < window:
+            return None
+        t = statistics.median(recent)
+        ladder = [s for s in self.LADDER if s <= max(self.LADDER[0], size)]
+        i = min(range(len(ladder)), key=lambda k: abs(ladder[k] - size))
+        new = size
+        if t > budget_s and i + 1 < len(ladder):
+            new = ladder[i + 1]
+        elif i > 0 and t * (ladder[i - 1] / size) ** 2 < 0.7 * budget_s:
+            new = ladder[i - 1]
+        if new != size:
+            with self._matte_lock:
+                matter.ref_size = new
+            self.timings["matting"].clear()
+            return new
+        return None
 
     def matte(self, image: np.ndarray) -> np.ndarray:
         """The refined, smoothed matte of ``image``: float32 at working resolution."""
@@ -134,6 +162,10 @@ class LiveStats:
             f"{self.mattes} mattes ({self.mattes / max(elapsed, 1e-9):.1f} per second)"
         )
 
+    def matte_rate_recent(self) -> float:
+        t = list(self.matte_times)
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+
 
 def placeholder(width: int, height: int, text: str) -> np.ndarray:
     """A dark frame with a short message, for when there is no camera picture."""
@@ -182,6 +214,7 @@ class LivePipeline:
         self._paused = threading.Event()
         self._resume = threading.Event()
         self.source_state = "running"   # running, paused, lost
+        self.matte_size = getattr(stage.matter, "ref_size", None)
         self.recorder = None
         self.t_start = 0.0
         self.t_end = 0.0
@@ -356,6 +389,12 @@ class LivePipeline:
             self._alpha = (alpha, frame.index)
             self.stats.mattes += 1
             self.stats.matte_times.append(last_t)
+            # A slow model (MODNet on a CPU) runs at the size that keeps its
+            # mattes at most two output frames old; the output rate never waits.
+            size = self.stage.adapt_resolution(2.0 / self.fps)
+            if size is not None:
+                self.matte_size = size
+                log.debug("matting at %d px (longer side) to keep up", size)
 
     def _work(self):
         """Composites every captured frame with the newest matte."""
@@ -451,14 +490,17 @@ _END = object()
 def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None, queue_size: int = 8) -> int:
     """Every frame of ``reader``, in order, through ``stage`` into ``writer``.
 
-    Decoding and encoding run on their own threads with bounded queues
-    (backpressure, never a dropped frame). Returns the number of frames.
-    Re-raises the first error from any thread.
+    Decoding, video encoding and matte encoding (with the matte's scaling to
+    full size) each run on their own thread behind bounded queues
+    (backpressure, never a dropped frame), so the main thread only mattes
+    and composites. Returns the number of frames. Re-raises the first error
+    from any thread.
     """
     stop = threading.Event()
     errors: list[BaseException] = []
     q_in: queue.Queue = queue.Queue(queue_size)
     q_out: queue.Queue = queue.Queue(queue_size)
+    q_matte: queue.Queue = queue.Queue(queue_size)
 
     def put(q, item):
         while not stop.is_set():
@@ -477,33 +519,36 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
                 continue
         return _END
 
+    def guarded(fn):
+        def run():
+            try:
+                fn()
+            except BaseException as e:
+                errors.append(e)
+                stop.set()
+        return run
+
     def decode():
         try:
             for image in reader.frames():
                 if not put(q_in, image):
                     return
-        except BaseException as e:
-            errors.append(e)
-            stop.set()
         finally:
             put(q_in, _END)
 
     def encode():
-        try:
-            while True:
-                item = get(q_out)
-                if item is _END:
-                    return
-                image, alpha_u8 = item
-                writer.write(image)
-                if matte_writer is not None:
-                    matte_writer.write(alpha_u8)
-        except BaseException as e:
-            errors.append(e)
-            stop.set()
+        while (image := get(q_out)) is not _END:
+            writer.write(image)
 
-    threads = [threading.Thread(target=decode, name="livebg-decode", daemon=True),
-               threading.Thread(target=encode, name="livebg-encode", daemon=True)]
+    def encode_matte():
+        while (item := get(q_matte)) is not _END:
+            alpha, h, w = item
+            matte_writer.write(full_res_alpha_u8(alpha, h, w))
+
+    threads = [threading.Thread(target=guarded(decode), name="livebg-decode", daemon=True),
+               threading.Thread(target=guarded(encode), name="livebg-encode", daemon=True)]
+    if matte_writer is not None:
+        threads.append(threading.Thread(target=guarded(encode_matte), name="livebg-matte", daemon=True))
     for t in threads:
         t.start()
     n = 0
@@ -512,11 +557,11 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
             image = get(q_in)
             if image is _END:
                 break
-            out, alpha = stage.process(image, need_alpha=matte_writer is not None)
-            alpha_u8 = None
-            if matte_writer is not None:
-                alpha_u8 = full_res_alpha_u8(alpha, image.shape[0], image.shape[1])
-            if not put(q_out, (out.copy() if out is not image else out, alpha_u8)):
+            alpha = stage.matte(image) if (stage.enabled or matte_writer is not None) else None
+            out = stage.composite(image, alpha, reuse=False)
+            if not put(q_out, out):
+                break
+            if matte_writer is not None and not put(q_matte, (alpha, image.shape[0], image.shape[1])):
                 break
             n += 1
             if progress is not None:
@@ -526,6 +571,7 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
         stop.set()
     finally:
         put(q_out, _END)
+        put(q_matte, _END)
         for t in threads:
             t.join()
     if errors:

@@ -64,6 +64,10 @@ def create_session(path: str, requested: str = "auto"):
     opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 4
+    # ONNX Runtime's threads spin between runs by default; live, that takes the
+    # cores from capture and compositing, which run beside matting.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     # A provider that cannot load logs errors at creation; we report the outcome ourselves.
     ort.set_default_logger_severity(4)
     try:
