@@ -195,11 +195,13 @@ def live_run(tmp: Path, clip: Path, seconds: float, extra: list[str]) -> dict:
     m = LOG.search(r.stderr)
     ts = dev.timestamps()
     sent, dur, fps, rep, cap, drop, p50, p95, mattes, mrate = m.groups()
+    settled = re.search(r"matting settled at (\d+) px", r.stderr)
     return {"seconds": seconds, "frames_out": int(sent), "output_fps": float(fps),
             "device_fps": float(dev.mean_fps()), "repeated": int(rep),
             "repeated_pct": 100.0 * int(rep) / max(1, int(sent)), "dropped_at_capture": int(drop),
             "latency_p50_ms": int(p50), "latency_p95_ms": int(p95), "matting_rate": float(mrate),
-            "startup_s": float(ts[0] - t0) if len(ts) else None}
+            "startup_s": float(ts[0] - t0) if len(ts) else None,
+            "matte_size": int(settled.group(1)) if settled else None}
 
 
 def section_startup(tmp: Path, clip: Path) -> dict:
@@ -261,8 +263,9 @@ def report(res: dict) -> str:
                      f"| | 30 fps, < 1%, <= 50 ms |")
     if "modnet" in res:
         mo = res["modnet"]
+        size = f" at {mo['matte_size']} px" if mo.get("matte_size") else ""
         lines.append(f"| same with the MODNet-shaped proxy: fps / matting rate | 30 | {mo['device_fps']:.1f} fps / "
-                     f"{mo['matting_rate']:.1f} mattes/s | | 30 fps |")
+                     f"{mo['matting_rate']:.1f} mattes/s{size} | | 30 fps |")
     if "startup" in res:
         st = res["startup"]
         lines.append(f"| start to first virtual-camera frame, warm (s) | | {st['warm_s']:.2f} | | <= 3 s |")

@@ -150,7 +150,10 @@ class ImageBackground(Background):
             data = np.fromfile(str(path), dtype=np.uint8)
         except OSError as e:
             raise InputError(f"cannot read background {path}: {e.strerror or e}") from None
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        from livebg.faults import quiet_native_stderr
+
+        with quiet_native_stderr():  # libpng prints its own complaint about a damaged file
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
         if image is None or image.size == 0:
             raise InputError(f"cannot read background image {path}")
         self.image = image
@@ -175,6 +178,7 @@ class VideoBackground(Background):
         from livebg.video import VideoReader
 
         self.path = path
+        self._damaged = False
         self._reader = VideoReader(path)
         self._it = self._reader.frames()
         first = self._next()
@@ -192,14 +196,38 @@ class VideoBackground(Background):
     def render(self, frame):
         h, w = frame.shape[:2]
         out = cover_fit(self._current, w, h)
-        nxt = self._next()
-        if nxt is None:
-            self._reader.rewind()
-            self._it = self._reader.frames()
+        try:
             nxt = self._next()
+            if nxt is None:
+                self._restart()
+                nxt = self._next()
+        except InputError as e:
+            # Damaged past some point: loop over what decodes. If even that
+            # fails, the picture we have stays; the output must go on.
+            if not self._damaged:
+                self._damaged = True
+                import logging
+
+                logging.getLogger("livebg").warning("background video: %s; looping over the part that plays", e)
+            try:
+                self._restart()
+                nxt = self._next()
+            except InputError:
+                nxt = None
         if nxt is not None:
             self._current = nxt
         return out
+
+    def _restart(self) -> None:
+        """Back to the first frame; a file that cannot seek (cut off) is opened again."""
+        from livebg.video import VideoReader
+
+        try:
+            self._reader.rewind()
+        except InputError:
+            self._reader.close()
+            self._reader = VideoReader(self.path)
+        self._it = self._reader.frames()
 
     def close(self):
         self._reader.close()
@@ -218,6 +246,13 @@ def open_background(spec: str | BackgroundSpec) -> Background:
     if bs.kind == "color":
         return ColorBackground(bs.color_bgr)
     assert bs.path is not None
+    try:
+        with open(bs.path, "rb") as f:
+            empty = not f.read(1)
+    except OSError as e:  # say why (permission, I/O error) rather than "not an image"
+        raise InputError(f"cannot read background {bs.path}: {e.strerror or e}") from None
+    if empty:
+        raise InputError(f"cannot use background {bs.path}: not a readable image or video (the file is empty)")
     try:
         return ImageBackground(bs.path)
     except InputError:

@@ -37,14 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("run", help="live: camera -> virtual camera (and recording, preview)",
-                       description="Live virtual background: camera in, virtual camera out.")
+    run = sub.add_parser("run", help="live: camera -> virtual camera (and recording, preview)",
+                         description="Live virtual background: camera in, virtual camera out.")
+    bench = sub.add_parser("bench", help="live path timings per stage (as `run`, no virtual camera by default)",
+                           description="Run the live path (same options as `run`; by default no virtual camera and "
+                                       "30 seconds) and report per-stage times, frame rates, latency, CPU and memory.")
+    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.add_argument("--vcam", dest="vcam", action="store_true", default=False,
+                       help="send to the virtual camera too")
+    for p in (run, bench):
+        _run_options(p, vcam_flag=p is run)
+    return _more_commands(parser, sub)
+
+
+def _run_options(p, vcam_flag: bool) -> None:
     p.add_argument("--input", help="camera index (default 0) or a video file, played as a webcam would, looping")
     p.add_argument("--device", help="virtual camera device (e.g. /dev/video7); default: the first free one")
     p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
     p.add_argument("--record", metavar="FILE.mp4", help="also record the output to this MP4 file")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
-    p.add_argument("--no-vcam", dest="vcam", action="store_false", default=None, help="do not open a virtual camera")
+    if vcam_flag:
+        p.add_argument("--no-vcam", dest="vcam", action="store_false", default=None, help="do not open a virtual camera")
     p.add_argument("--no-tray", dest="tray", action="store_false", default=None, help="run without the tray icon")
     p.add_argument("--preview", action="store_true", default=None, help="show a preview window")
     p.add_argument("--mirror", action="store_true", default=None, help="mirror the picture left to right")
@@ -53,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
     _common_model(p)
 
+
+def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p = sub.add_parser("process", help="file -> file: composite every frame of a video",
                        description="Composite every frame of a video file, in order, at its size and frame rate.")
     p.add_argument("input", help="input video file")
@@ -60,6 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
     p.add_argument("--matte-out", metavar="MATTE.mkv", help="also write the alpha matte as lossless grey video (FFV1)")
     _common_model(p)
+
+    p = sub.add_parser("cutout", help="still images: the person cut out (PNG with alpha) or on a new background",
+                       description="Cut the person out of photos: a PNG with a real alpha channel, the same size, "
+                                   "or, with --background, the person on a new background. Folders are processed "
+                                   "whole (not their subfolders). Exit status: 0 when every picture was done or "
+                                   "skipped, 1 when any failed, 2 for a usage error.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="picture files (JPEG, PNG, WebP) or folders of them")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (for one picture: .png/.webp, or .jpg with --background) or folder")
+    p.add_argument("--background", metavar="SPEC",
+                   help="write the person flattened onto: white, color:#RRGGBB, blur, blur:N (the photo's own "
+                        "background blurred), or an image file (default: none, a transparent cutout)")
+    p.add_argument("--shadow", action="store_true", help="add a soft drop shadow under the person")
+    p.add_argument("--crop", action="store_true", help="trim to the person, with a margin")
+    p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
+                   help="keep the photo's colours at the edges (default: remove the old background's tint)")
+    p.add_argument("--format", choices=["png", "jpg", "webp"],
+                   help="file format in an output folder (default png; jpg with --background)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: skip them)")
+    p.add_argument("--jobs", type=int, metavar="N", help="pictures processed at once (default: 1 up to 4 cores, else cores/4, at most 4)")
+    p.add_argument("--model", help="auto (default: MODNet if present, else mediapipe-selfie), a model name or file")
+    p.add_argument("--provider", help="ONNX Runtime provider: auto (default), cpu, cuda, directml, coreml")
+    p.add_argument("--offline", action="store_true", help="never download model files")
 
     sub.add_parser("devices", help="cameras, virtual cameras, ONNX Runtime providers and models found here")
 
@@ -87,8 +125,12 @@ def _settings(args):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    late_debug = "--debug" in argv[1:]  # `livebg process x --debug` works too, as people type it
+    if late_debug:
+        argv = [argv[0]] + [a for a in argv[1:] if a != "--debug"]
     args = parser.parse_args(argv)
-    debug = bool(args.debug) or os.environ.get("LIVEBG_DEBUG") == "1"
+    debug = bool(args.debug) or late_debug or os.environ.get("LIVEBG_DEBUG") == "1"
     if debug:
         os.environ["LIVEBG_DEBUG"] = "1"  # also lets native libraries' own logging through
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="livebg: %(message)s", stream=sys.stderr)
@@ -98,8 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "bench":
+            return cmd_run(args, bench=True)
         if args.command == "process":
             return cmd_process(args)
+        if args.command == "cutout":
+            return cmd_cutout(args)
         if args.command == "devices":
             return cmd_devices()
         if args.command == "models":
@@ -113,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("livebg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`livebg models list | head`): a normal end, not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug: one line unless --debug
         if debug:
             raise
@@ -145,12 +196,18 @@ def cmd_process(args) -> int:
     matte = Path(s.matte_out) if s.matte_out else None
     if matte is not None and matte.suffix.lower() != ".mkv":
         raise ConfigError(f"--matte-out must be a .mkv file (FFV1 in Matroska), got '{matte.name}'")
+    from livebg.checks import background_path, refuse_clobbering
+
+    refuse_clobbering([("-o", s.output), ("--matte-out", s.matte_out)],
+                      [("input video", s.input), ("background", background_path(s.background))])
     for target in [out] + ([matte] if matte else []):
         folder = target.parent if str(target.parent) else Path(".")
         if not folder.is_dir():
             raise LivebgError(f"output folder does not exist: {folder}")
-        if not os.access(folder, os.W_OK):
-            raise LivebgError(f"cannot write to {folder}: permission denied")
+        try:  # really try: os.access() says nothing of a read-only or full file system
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as e:
+            raise LivebgError(f"cannot write to {folder}: {(e.strerror or str(e)).lower()}") from None
 
     reader = VideoReader(s.input)
     background = open_background(s.background)
@@ -158,6 +215,9 @@ def cmd_process(args) -> int:
     log.info("%s", why)
     compositing.warmup()
     stage = Stage(matter, background, smoothing=s.smoothing)
+    from livebg.faults import fallback_opener
+
+    stage.guard.configure(opener=fallback_opener(s.offline))  # a failing model hands over to the next
     # Written under temporary names and moved into place only when complete,
     # so a failed run never leaves a half file under the name asked for.
     tmp_out = Path(tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent or ".")[1])
@@ -216,7 +276,7 @@ def _display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def cmd_run(args) -> int:
+def cmd_run(args, bench: bool = False) -> int:
     import signal
     import time
 
@@ -232,8 +292,16 @@ def cmd_run(args) -> int:
     from livebg.sources import open_live_source
 
     s = _settings(args)
+    if bench:  # measured as run, without the tray's own work, for 30 s unless told
+        import dataclasses
+
+        s = dataclasses.replace(s, tray=False, duration=s.duration or 30.0)
     if s.record and Path(s.record).suffix.lower() != ".mp4":
         raise ConfigError(f"--record must name an .mp4 file, got '{Path(s.record).name}'")
+    from livebg.checks import background_path, refuse_clobbering, writable_folder
+
+    refuse_clobbering([("--record", s.record)], [("input video", s.input), ("background", background_path(s.background))])
+    writable_folder("--record", s.record)  # before the slow start-up, not after it
     if not s.vcam and s.device:
         raise ConfigError("--device and --no-vcam contradict each other")
     if s.width % 2 or s.height % 2:
@@ -246,6 +314,9 @@ def cmd_run(args) -> int:
     try:
         matter, why = open_matter(s.model, s.provider, s.offline, fps=s.fps, frame_size=(s.height, s.width))
         stage = Stage(matter, background, smoothing=s.smoothing)
+        from livebg.faults import fallback_opener
+
+        stage.guard.configure(opener=fallback_opener(s.offline))  # a failing model hands over to the next
         closers.append(stage.close)
         log.info("%s", why)
         compositing.warmup()
@@ -299,6 +370,11 @@ def cmd_run(args) -> int:
         old_term = signal.signal(signal.SIGTERM, on_term)
         # With Qt up (the tray), the preview is a Qt window: OpenCV's own Qt must not run beside it.
         preview = Preview(controller) if preview_on and qt_app is None else None
+        cpu = None
+        if bench:
+            from livebg import benchmark
+
+            cpu = benchmark.CpuClock()
         pipeline.start()
         try:
             deadline = pipeline.t_start + s.duration if s.duration > 0 else None
@@ -326,6 +402,8 @@ def cmd_run(args) -> int:
         if pipeline.matte_size is not None:
             log.info("matting settled at %d px (longer side), %.1f mattes per second at the end",
                      pipeline.matte_size, pipeline.stats.matte_rate_recent())
+        if cpu is not None:
+            benchmark.report(pipeline, s, cpu, args.json)
         recorder = pipeline.stop_recording()
         if recorder is not None:
             msg = f"recorded {recorder.frames_written} frames to {recorder.path}"
@@ -341,6 +419,25 @@ def cmd_run(args) -> int:
             except Exception as e:  # keep closing the rest; the recording must be finalised
                 log.error("closing: %s", e)
     return 0
+
+
+# ---------------------------------------------------------------- cutout
+def cmd_cutout(args) -> int:
+    """Exit 0 when every input was done or skipped, 1 when any failed."""
+    from livebg import cutout
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.background is not None:
+        from livebg.backgrounds import parse
+
+        parse(args.background)  # a bad spec is a usage error before any work
+    options = cutout.Options(background=args.background, shadow=args.shadow, crop=args.crop,
+                             decontaminate=args.decontaminate)
+    summary = cutout.run_batch(args.inputs, args.output, options, fmt=args.format, overwrite=args.overwrite,
+                               jobs=args.jobs, model=args.model or "auto", provider=args.provider or "auto",
+                               offline=bool(args.offline), log=log.info)
+    return 0 if summary.ok else 1
 
 
 # ---------------------------------------------------------------- devices

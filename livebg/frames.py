@@ -54,6 +54,12 @@ class LatestSlot:
             self._fresh = False
             return self._item
 
+    def wait_newer(self, item, timeout: float):
+        """The newest item once it is not ``item`` (waiting up to ``timeout`` s), else ``item``."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not item, timeout)
+            return self._item
+
     def peek(self):
         """The newest item, seen or not (None before the first)."""
         with self._cond:

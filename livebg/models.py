@@ -543,6 +543,26 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+#: A temporary download file untouched for this long was left by a process
+#: that died (killed, power cut): an active download writes at least every
+#: CONNECT_TIMEOUT seconds, or gives up.
+STALE_PART_AGE = 600.0
+
+
+def _remove_stale_parts(dest_dir: Path, file: str) -> None:
+    """Delete ``.FILE.part-*`` left behind by a download that was killed.
+
+    A part file is never resumed (its bytes were not verified as they
+    came); a download restarts from the beginning instead. Recent part
+    files may belong to another livebg downloading right now: kept.
+    """
+    now = time.time()
+    for part in dest_dir.glob(f".{file}.part-*"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > STALE_PART_AGE:
+                part.unlink()
+
+
 def _write_verified(
     spec: ModelSpec,
     dest_dir: Path,
@@ -558,6 +578,7 @@ def _write_verified(
     *chunks* iterator raises.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(dest_dir, spec.file)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file}.part-", dir=dest_dir)
     tmp = Path(tmp_name)
     final = dest_dir / spec.file

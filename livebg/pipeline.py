@@ -54,6 +54,9 @@ class Stage:
         self._bg_lock = threading.Lock()
         self._out: np.ndarray | None = None
         self.timings: dict[str, collections.deque] = {k: collections.deque(maxlen=2000) for k in ("matting", "compositing")}
+        from livebg.faults import MattingGuard
+
+        self.guard = MattingGuard()  # what a model failing on a frame leads to (livebg.faults)
 
     def set_background(self, background: Background) -> None:
         with self._bg_lock:
@@ -99,10 +102,23 @@ class Stage:
         return None
 
     def matte(self, image: np.ndarray) -> np.ndarray:
-        """The refined, smoothed matte of ``image``: float32 at working resolution."""
+        """The refined, smoothed matte of ``image``: float32 at working resolution.
+
+        When the model fails on the frame: the last good matte, or None
+        before there is one (see livebg.faults.MattingGuard). Invalid frames
+        raise TypeError/ValueError: they are not model failures.
+        """
+        from livebg.matting.base import check_frame
+
+        check_frame(image)
         t0 = time.perf_counter()
         with self._matte_lock:
-            alpha = self.refiner(image)
+            try:
+                alpha = self.refiner(image)
+            except Exception as e:
+                alpha = self.guard.failed(self, e)
+            else:
+                self.guard.ok(alpha)
         self.timings["matting"].append(time.perf_counter() - t0)
         return alpha
 
@@ -110,6 +126,9 @@ class Stage:
         """``image`` over the background through ``alpha`` (pass-through when the
         effect is off, the background is 'none' or there is no matte yet).
         With reuse, the result lives in a buffer the next call overwrites."""
+        from livebg.matting.base import check_frame
+
+        check_frame(image)
         if not self.enabled or alpha is None:
             return image
         t0 = time.perf_counter()
@@ -202,6 +221,10 @@ class LivePipeline:
         self.mirror = mirror
         self.preview_slot = preview_slot
         self.on_event = on_event or (lambda kind, message: None)
+        from livebg.faults import SinkGuard
+
+        self._sink_guard = SinkGuard(self.remove_sink, self.on_event)
+        stage.guard.configure(keep_going=True, on_event=self.on_event)  # live: never stop over the model
         self.stop_event = threading.Event()
         self.stats = LiveStats()
         self._in = LatestSlot()         # capture -> compositing: every frame we can show
@@ -215,6 +238,7 @@ class LivePipeline:
         self._resume = threading.Event()
         self.source_state = "running"   # running, paused, lost
         self.matte_size = getattr(stage.matter, "ref_size", None)
+        self.timings = {k: collections.deque(maxlen=5000) for k in ("capture", "sinks")}
         self.recorder = None
         self.t_start = 0.0
         self.t_end = 0.0
@@ -256,7 +280,7 @@ class LivePipeline:
 
         if self.recorder is not None:
             raise RuntimeError("already recording")
-        rec = Recorder(path, self.width, self.height, self.fps)
+        rec = Recorder(path, self.width, self.height, self.fps, on_error=lambda m: self.on_event("error", m))
         self.recorder = rec
         self.add_sink(rec)
 
@@ -346,6 +370,7 @@ class LivePipeline:
                 self.source_state = "running"
                 self.on_event("info", "camera resumed")
                 continue
+            t_read = time.perf_counter()
             try:
                 image = self.source.read()
             except InputError as e:
@@ -362,9 +387,13 @@ class LivePipeline:
                     log.info("camera is back")
                 continue
             t = time.monotonic()
+            t_got = time.perf_counter()
             image = cover_fit(image, self.width, self.height)
             if self.mirror:
                 image = cv2.flip(image, 1)
+            # Capture cost: decoding and scaling, not the wait for the camera's (or file's) pace.
+            wait = getattr(self.source, "last_wait", 0.0)
+            self.timings["capture"].append(time.perf_counter() - t_got + max(0.0, t_got - t_read - wait))
             f = Frame(image, i, t)
             self._in.put(f)
             self._matte_in.put(f)
@@ -386,6 +415,8 @@ class LivePipeline:
                 self.stage.reset()  # after a pause the old matte history only misleads
             alpha = self.stage.matte(frame.image)
             last_t = time.monotonic()
+            if alpha is None:  # the model failed before any good matte: keep the start-up frames
+                continue
             self._alpha = (alpha, frame.index)
             self.stats.mattes += 1
             self.stats.matte_times.append(last_t)
@@ -424,6 +455,14 @@ class LivePipeline:
             if time.monotonic() - next_t > period:  # fell behind (suspend, stall): skip, don't burst
                 next_t = time.monotonic() + period
             frame = self._out.peek()
+            if frame is not None and frame is last and self.source_state == "running":
+                # Nothing new yet. The camera runs on its own clock at about our
+                # rate, so a frame is usually a few ms away: wait up to half a
+                # period for it, and move our ticks to its phase, rather than
+                # repeat a frame now and skip one at the next tick.
+                frame = self._out.wait_newer(last, period / 2)
+                if frame is not last:
+                    next_t = time.monotonic() + period
             now = time.monotonic()
             if frame is None:
                 image = black
@@ -445,8 +484,10 @@ class LivePipeline:
                 self.stats.repeated += 1
             with self._sinks_lock:
                 sinks = list(self.sinks)
+            t_send = time.perf_counter()
             for sink in sinks:
-                sink.send(image)
+                self._sink_guard.send(sink, image)  # one failing sink must not stop the others
+            self.timings["sinks"].append(time.perf_counter() - t_send)
             if self.preview_slot is not None:
                 self.preview_slot.put(image)
             self.stats.sent += 1
@@ -579,9 +620,12 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
     return n
 
 
-def full_res_alpha_u8(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The matte at frame size as uint8, scaled exactly as the compositor scales it."""
+def full_res_alpha_u8(alpha: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    """The matte at frame size as uint8, scaled exactly as the compositor scales it
+    (all 255 for None: a frame passed through because the model failed)."""
     import cv2
 
+    if alpha is None:
+        return np.full((height, width), 255, np.uint8)
     a = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -30,15 +30,36 @@ class LiveFileSource:
         self._it = self._reader.frames()
         self._t0: float | None = None
         self._n = 0
+        self._pending: list[np.ndarray] = []
+        try:  # a file with no picture in it fails here, with its reason, not as a lost camera
+            self._pending.append(self._next_frame())
+        except InputError:
+            self._reader.close()
+            raise
+
+    def _restart(self) -> None:
+        """Back to the first frame; a file that cannot seek (cut off) is opened again."""
+        from livebg.video import VideoReader
+
+        try:
+            self._reader.rewind()
+        except InputError:
+            self._reader.close()
+            self._reader = VideoReader(self._reader.path)
+        self._it = self._reader.frames()
 
     def _next_frame(self) -> np.ndarray:
+        if self._pending:
+            return self._pending.pop()
         for _ in range(2):
             try:
                 return next(self._it)
             except StopIteration:
-                self._reader.rewind()
-                self._it = self._reader.frames()
-        raise InputError(f"{self._reader.path} has no frames")
+                pass
+            except InputError:  # damaged from here on: loop over the part that decodes
+                pass
+            self._restart()
+        raise InputError(f"{self._reader.path} has no frames that can be decoded")
 
     def read(self) -> np.ndarray:
         frame = self._next_frame()
@@ -46,6 +67,7 @@ class LiveFileSource:
         if self._t0 is None:
             self._t0 = now
         due = self._t0 + self._n / self.fps
+        self.last_wait = max(0.0, due - now)  # pacing, not work: kept out of the capture timing
         if due > now:
             time.sleep(due - now)
         elif now - due > 1.0:
@@ -67,7 +89,7 @@ class CameraSource:
 
         self.index = index
         self.name = f"camera {index}"
-        self._cap = cv2.VideoCapture(index)
+        self._cap = _open_capture(cv2, index)
         if not self._cap.isOpened():
             self._cap.release()
             raise InputError(
@@ -93,6 +115,21 @@ class CameraSource:
 
     def close(self) -> None:
         self._cap.release()
+
+
+def _open_capture(cv2, index: int):
+    """cv2.VideoCapture without OpenCV's own log lines for a camera that is
+    not there (we say that on one line); --debug keeps them."""
+    import os
+
+    if os.environ.get("LIVEBG_DEBUG") == "1":
+        return cv2.VideoCapture(index)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(index)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def open_live_source(spec: str, width: int, height: int, fps: float):

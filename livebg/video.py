@@ -35,9 +35,13 @@ class VideoReader:
         av = _av()
         self.path = Path(path)
         if not self.path.exists():
+            if self.path.is_symlink():
+                raise InputError(f"input file not found: {self.path} is a broken link (to {os.readlink(self.path)})")
             raise InputError(f"input file not found: {self.path}")
         if self.path.is_dir():
             raise InputError(f"input is a folder, not a video file: {self.path}")
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise InputError(f"input file is empty (0 bytes): {self.path}")
         try:
             self._container = av.open(str(self.path))
         except PermissionError:
@@ -66,11 +70,17 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 yield frame.to_ndarray(format="bgr24")
-        except av.FFmpegError as e:
+        except (av.FFmpegError, OSError) as e:
             raise InputError(f"{self.path}: corrupt video data: {_reason(e)}") from None
 
     def rewind(self) -> None:
-        self._container.seek(0, stream=self._stream)
+        """Back to the first frame. Raises InputError when the file cannot seek
+        (cut off, damaged): reopen it instead."""
+        av = _av()
+        try:
+            self._container.seek(0, stream=self._stream)
+        except (av.FFmpegError, OSError) as e:
+            raise InputError(f"{self.path}: cannot go back to the start: {_reason(e)}") from None
 
     def close(self) -> None:
         c, self._container = getattr(self, "_container", None), None
@@ -109,10 +119,15 @@ class VideoWriter:
         if self.path.parent and not self.path.parent.exists():
             raise LivebgError(f"output folder does not exist: {self.path.parent}")
         try:
+            # Created here, not at the first frame (PyAV opens lazily): a path
+            # that cannot be written fails now, with the reason, not mid-recording.
+            open(self.path, "wb").close()
             if kind == "h264":
                 self._container = av.open(
                     str(self.path), "w", format="mp4",
-                    options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
+                    # flush_packets: each finished fragment goes to the OS at once, not
+                    # when the next one fills the I/O buffer; a kill then loses at most one.
+                    options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
                 )
                 self._stream = self._container.add_stream("libx264", rate=rate)
                 even = width % 2 == 0 and height % 2 == 0
@@ -154,13 +169,18 @@ class VideoWriter:
             return
         self._container = None
         av = _av()
+        error = None
         try:
             for packet in self._stream.encode(None):
                 c.mux(packet)
         except (av.FFmpegError, OSError) as e:
-            raise LivebgError(f"finishing {self.path} failed: {_reason(e)}") from None
-        finally:
-            c.close()
+            error = e
+        try:
+            c.close()  # writes the end of the file: can fail too when the disk is full
+        except (av.FFmpegError, OSError) as e:
+            error = error or e
+        if error is not None:
+            raise LivebgError(f"finishing {self.path} failed: {_reason(error)}") from None
 
     def __enter__(self):
         return self

@@ -46,11 +46,12 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
 
-def run_livebg(*args, env=None, timeout=300, cwd=None):
-    """Run the installed `livebg` command as a user would; returns CompletedProcess."""
+def run_livebg(*args, env=None, timeout=300, cwd=None, prefix=()):
+    """Run the installed `livebg` command as a user would; returns CompletedProcess.
+    prefix: a command to run it under (e.g. setpriv with fewer privileges)."""
     e = dict(os.environ if env is None else env)
     e.setdefault("PYTHONUNBUFFERED", "1")
-    return subprocess.run([sys.executable, "-m", "livebg", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([*prefix, sys.executable, "-m", "livebg", *map(str, args)], capture_output=True, text=True,
                           env=e, timeout=timeout, cwd=cwd)
 
 

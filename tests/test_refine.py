@@ -132,3 +132,45 @@ def test_refiner_output_follows_the_frame_aspect(selfie):
     assert a.shape == (360, 480) and a.dtype == np.float32
     small = ref(np.zeros((100, 200, 3), np.uint8))  # smaller than the working size: kept as is
     assert small.shape == (100, 200)
+
+
+def test_fast_guided_filter_agrees_with_the_full_one():
+    import cv2
+
+    from livebg.refine import fast_guided_filter, guided_refine
+
+    from clips import SHARED
+
+    g = cv2.resize(cv2.imread(str(SHARED / "eval" / "images" / "p_514ca06a.jpg")), (640, 360))
+    a = cv2.GaussianBlur((cv2.cvtColor(g, cv2.COLOR_BGR2GRAY) > 100).astype(np.float32), (0, 0), 3)
+    full, fast = guided_refine(g, a, 4, 1e-2), fast_guided_filter(g, a, 4, 1e-2)
+    assert fast.shape == a.shape and fast.dtype == np.float32
+    assert np.abs(full - fast).mean() < 0.01
+    assert np.abs(fast - a).mean() > 0.01  # it did filter
+
+
+def test_resizable_model_steps_down_when_slow_and_up_when_fast():
+    """A stand-in matter with a settable size: the ladder logic itself is what is tested."""
+    import collections
+
+    from livebg.pipeline import Stage
+
+    class Sized:
+        name, runtime, ref_size = "sized", "test", 512
+
+        def __call__(self, bgr):
+            return np.zeros((8, 8), np.float32)
+
+        def close(self):
+            pass
+
+    from livebg.backgrounds import Background
+
+    stage = Stage(Sized(), Background())
+    stage.timings["matting"] = collections.deque([0.120] * 8, maxlen=2000)
+    assert stage.adapt_resolution(0.066) == 448          # too slow: one step down
+    assert stage.adapt_resolution(0.066) is None          # no fresh measurements yet
+    stage.timings["matting"].extend([0.010] * 8)
+    assert stage.adapt_resolution(0.066) == 512           # plenty of room: back up
+    stage.timings["matting"].extend([0.060] * 8)
+    assert stage.adapt_resolution(0.066) is None          # fits, and the next size up would not

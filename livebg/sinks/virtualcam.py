@@ -47,6 +47,12 @@ class VirtualCamSink:
         except (RuntimeError, ValueError) as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             where = f" {device}" if device else ""
+            taken = _taken_devices() if not device and platform.system() == "Linux" else []
+            if taken:  # they exist, so "run modprobe" would be the wrong advice
+                raise DeviceError(
+                    f"virtual camera unavailable: {', '.join(taken)} {'is' if len(taken) == 1 else 'are'} in use by "
+                    f"another program; close it (another livebg, OBS's virtual camera) or add a device: "
+                    f"sudo modprobe -r v4l2loopback && sudo modprobe v4l2loopback devices=2 exclusive_caps=1") from None
             raise DeviceError(f"virtual camera{where} unavailable: {msg.rstrip('.')}. To set one up, {setup_hint()}") from None
         self.device = self._cam.device
         self.frames = 0
@@ -78,6 +84,28 @@ def list_virtual_cameras() -> list[str]:
         if len(rows) == len(pyvirtualcam.camera.BACKENDS):
             rows.append("no v4l2loopback device: " + setup_hint())
     return rows
+
+
+def _taken_devices(count: int = 64) -> list[str]:
+    """v4l2loopback nodes that exist but that pyvirtualcam could not use:
+    busy on open, or a loopback device already fed by another program
+    (with exclusive_caps=1 it then stops offering output)."""
+    import errno
+    import os
+
+    found = []
+    for i in range(count):
+        node = f"/dev/video{i}"
+        try:
+            fd = os.open(node, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno == errno.EBUSY:
+                found.append(node)
+            continue
+        os.close(fd)
+        if _v4l2_driver(node) == "v4l2 loopback":
+            found.append(node)
+    return found
 
 
 def _v4l2_driver(node: str) -> str | None:

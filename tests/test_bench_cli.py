@@ -1,0 +1,40 @@
+"""`livebg bench`: the live path measured per stage, with the MODNet code path
+exercised through the MODNet-shaped speed proxy (random weights: only its
+speed and interface mean anything)."""
+
+from __future__ import annotations
+
+import json
+
+from clips import SHARED, person_frames, write_clip
+from conftest import run_livebg
+
+PROXY = SHARED / "perf-proxy" / "modnet_arch_random_weights.onnx"
+
+
+def test_bench_reports_every_stage_as_json(tmp_path):
+    frames, _ = person_frames(30, width=640, height=360)
+    clip = write_clip(tmp_path / "c.mp4", frames)
+    out = tmp_path / "b.json"
+    r = run_livebg("bench", "--input", clip, "--duration", 4, "--width", 640, "--height", 360, "--json", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    for stage in ("capture (decode, scale)", "matting: model", "matting: edge refinement", "compositing"):
+        assert d["stages"][stage]["n"] > 10 and d["stages"][stage]["median_ms"] > 0
+    assert 25 <= d["output_fps"] <= 35
+    assert d["frames"]["sent"] > 90 and d["cpu"]["cpu_seconds"] > 0 and d["peak_memory_mb"] > 50
+    assert "median ms" in r.stdout and "latency" in r.stdout
+
+
+def test_modnet_proxy_runs_live_and_reports_its_matting_size(tmp_path):
+    frames, _ = person_frames(30, width=640, height=360)
+    clip = write_clip(tmp_path / "c.mp4", frames)
+    out = tmp_path / "b.json"
+    r = run_livebg("bench", "--input", clip, "--duration", 6, "--width", 640, "--height", 360,
+                   "--model", PROXY, "--json", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    assert d["settings"]["model"] == "modnet_arch_random_weights"
+    assert d["settings"]["matte_size"] in (512, 448, 384, 320, 256, 224, 192, 160)
+    assert d["mattes_per_second"] > 1 and d["output_fps"] > 25
+    assert "matting settled at" in r.stderr
