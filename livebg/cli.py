@@ -7,8 +7,10 @@ traceback appears only with ``--debug`` (for a bug report).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -124,6 +126,9 @@ def _settings(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGUSR1"):
+        # `kill -USR1 <pid>` prints every thread's stack: what a hang report needs.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     late_debug = "--debug" in argv[1:]  # `livebg process x --debug` works too, as people type it
@@ -248,6 +253,9 @@ def cmd_process(args) -> int:
         if matte is not None:
             os.replace(tmp_matte, matte)
         ok = True
+    except LivebgError as e:  # name the file asked for, not its temporary name
+        text = str(e).replace(str(tmp_out), str(out))
+        raise type(e)(text.replace(str(tmp_matte), str(matte)) if tmp_matte else text) from None
     finally:
         for w in (writer, matte_writer):
             if w is not None and not ok:

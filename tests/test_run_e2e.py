@@ -76,6 +76,20 @@ def test_run_delivers_30fps_720p_with_background_replaced(device, clip, always_p
     assert abs(len(got) - len(frames)) <= 2
 
 
+def _stop_and_wait(p, sig, timeout=60):
+    """Send ``sig`` and wait; if livebg does not stop, get its thread stacks
+    (SIGUSR1) and kill it, so a hang fails this test and nothing else."""
+    p.send_signal(sig)
+    try:
+        return p.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        p.kill()
+        err = p.communicate()[1]
+        pytest.fail(f"livebg did not stop within {timeout} s of {sig!r}; its threads:\n{err[-6000:]}")
+
+
 def test_ctrl_c_stops_cleanly_and_finalises_recording(device, clip, tmp_path):
     rec = tmp_path / "rec.mp4"
     env = device.env()
@@ -85,8 +99,7 @@ def test_ctrl_c_stops_cleanly_and_finalises_recording(device, clip, tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (device.ts_path.exists() and device.ts_path.stat().st_size > 3000):
         time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=30)
+    err = _stop_and_wait(p, signal.SIGINT)
     assert p.returncode == 0, err
     assert "Traceback" not in err
     got, _, size = read_all(rec)
@@ -100,8 +113,7 @@ def test_sigterm_also_finalises_recording(device, clip, tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (device.ts_path.exists() and device.ts_path.stat().st_size > 3000):
         time.sleep(0.2)
-    p.terminate()
-    _, err = p.communicate(timeout=30)
+    err = _stop_and_wait(p, signal.SIGTERM)
     assert p.returncode == 0, err
     got, _, _ = read_all(rec)
     assert len(got) >= 30

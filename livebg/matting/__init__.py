@@ -55,7 +55,9 @@ def open_named(model: str, provider: str = "auto", offline: bool = False) -> Mat
 
     spec, path = models.resolve(model, offline=offline)
     if spec is None:
-        return _from_file(Path(path), provider)
+        # Messages name the file as the user typed it, not its resolved target.
+        given = Path(model).expanduser()
+        return _from_file(given if given.is_file() else Path(path), provider)
     return _build(spec.kind, Path(path), spec.name, provider, spec)
 
 
