@@ -376,6 +376,10 @@ def cmd_run(args, bench: bool = False) -> int:
             pipeline.stop()
 
         old_term = signal.signal(signal.SIGTERM, on_term)
+        # Our own Ctrl-C handler: a process started in the background inherits
+        # SIGINT ignored, and then Python installs none, so Ctrl-C (or a kill
+        # -INT from a script) would do nothing at all.
+        old_int = signal.signal(signal.SIGINT, on_term)
         # With Qt up (the tray), the preview is a Qt window: OpenCV's own Qt must not run beside it.
         preview = Preview(controller) if preview_on and qt_app is None else None
         cpu = None
@@ -403,6 +407,7 @@ def cmd_run(args, bench: bool = False) -> int:
         finally:
             pipeline.stop()
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
             if preview is not None:
                 preview.close()
             pipeline.join()
