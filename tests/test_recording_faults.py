@@ -91,7 +91,7 @@ def _steady(ts, fps=FPS, max_gap=0.25):
 
 def test_full_disk_stops_the_recording_and_the_output_goes_on(tmp_path, device, clip):
     """A 200 kB file system fills after a few seconds of 720p recording."""
-    with tmpfs(tmp_path / "small", size="200k") as small:
+    with tmpfs(tmp_path / "small", size="300k") as small:
         rec = small / "rec.mp4"
         t0 = time.monotonic()
         p = subprocess.Popen([sys.executable, "-m", "livebg", "run", "--input", str(clip), "--device", DEVICE,
