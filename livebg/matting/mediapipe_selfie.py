@@ -7,36 +7,14 @@ model uses a MediaPipe custom op, which a plain TFLite interpreter lacks.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from livebg.errors import ModelError
+from livebg.faults import quiet_native_stderr
 from livebg.matting.base import check_frame, register
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence the C++ side's start-up notes (TFLite delegate, glog warnings),
-    which bypass Python logging, while the model loads; our own one-line
-    messages say what matters. Debug mode keeps them."""
-    if os.environ.get("LIVEBG_DEBUG") == "1":
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @register("mediapipe-tflite")
@@ -64,7 +42,8 @@ class MediaPipeSelfie:
         except OSError as e:
             raise ModelError(f"cannot read model file {path}: {e.strerror or e}") from None
         try:
-            with _quiet_stderr():
+            # The C++ side's start-up notes (TFLite delegate, glog) bypass Python logging.
+            with quiet_native_stderr():
                 self._create(vision, BaseOptions, data)
                 # MediaPipe returns the mask at the size it is given, so the
                 # model's own input size must come from the manifest.
