@@ -66,3 +66,13 @@ def writable_folder(option: str, path: str | None) -> None:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
         raise ConfigError(f"{option} {path}: cannot write to {folder}: {(e.strerror or str(e)).lower()}") from None
+
+
+def as_if_created(*paths) -> None:
+    """Give files made with mkstemp (always 0600) the permissions an ordinary
+    new file gets under the user's umask, before they are moved into place."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in paths:
+        if p is not None:
+            os.chmod(p, 0o666 & ~mask)

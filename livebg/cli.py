@@ -249,6 +249,9 @@ def cmd_process(args) -> int:
             matte_writer.close()
         if n == 0:
             raise InputError(f"{s.input} has no frames")
+        from livebg.checks import as_if_created
+
+        as_if_created(tmp_out, tmp_matte)  # mkstemp made them private (0600)
         os.replace(tmp_out, out)
         if matte is not None:
             os.replace(tmp_matte, matte)

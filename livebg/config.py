@@ -79,7 +79,7 @@ def validate(values: dict[str, Any], origin: str) -> dict[str, Any]:
         f = by_name.get(key)
         if f is None:
             known = ", ".join(sorted(by_name))
-            raise ConfigError(f"{origin}: unknown key '{key}' (known keys: {known})")
+            raise ConfigError(f"{origin}: unknown key {key!r} (known keys: {known})")  # repr: one line, whatever the key
         kind = type(f.default)
         if kind is bool:
             if not isinstance(value, bool):
@@ -87,12 +87,17 @@ def validate(values: dict[str, Any], origin: str) -> dict[str, Any]:
         elif kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{origin}: '{key}' must be a number, not {value!r}")
-            if kind is int and not float(value).is_integer():
+            if kind is int and isinstance(value, float) and not value.is_integer():
                 raise ConfigError(f"{origin}: '{key}' must be a whole number, not {value!r}")
-            value = kind(value)
             lo, hi = f.metadata["lo"], f.metadata["hi"]
-            if not math.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
-                raise ConfigError(f"{origin}: '{key}' = {value} is out of range ({_fmt(lo)} to {_fmt(hi)})")
+            try:  # an int too big for a float (10**400) is out of any range, not a crash
+                value = kind(value)
+                finite = math.isfinite(value)
+            except OverflowError:
+                finite = False
+            if not finite or (lo is not None and value < lo) or (hi is not None and value > hi):
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                raise ConfigError(f"{origin}: '{key}' = {shown} is out of range ({_fmt(lo)} to {_fmt(hi)})")
         else:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and key in ("input", "device"):
                 value = str(value)  # `input = 0` is a natural way to write a camera index
@@ -121,6 +126,8 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+    except ValueError as e:  # tomllib lets Python's own limits through (an integer of 5000 digits)
+        raise ConfigError(f"config file {p} is not usable TOML: {str(e).splitlines()[0][:120]}") from None
     return validate(data, str(p))
 
 

@@ -260,7 +260,6 @@ def test_bad_input_is_one_clear_line(case, results, folder):
 
 def test_inputs_were_never_clobbered(results, folder):
     """The conflict cases refused before writing anything over their inputs."""
-    frames, _ = person_frames(8, width=320, height=180)
     from clips import read_all
 
     got, _, size = read_all(folder / "clip.mp4")
