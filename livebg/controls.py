@@ -97,7 +97,8 @@ class Controller:
         self.settings = settings
         self.save = save
         self.background = canonical_background(settings.background)
-        self.model = model
+        self._model = model
+        self._switches_seen = self._switch_count()
         self.provider = settings.provider
         self.offline = settings.offline
         self.backgrounds_dir = Path(settings.backgrounds_dir).expanduser() if settings.backgrounds_dir \
@@ -108,6 +109,23 @@ class Controller:
         self.switching_model: str | None = None
 
     # -- state ------------------------------------------------------------
+    def _switch_count(self) -> int:
+        guard = getattr(getattr(self.pipeline, "stage", None), "guard", None)
+        return len(getattr(guard, "switches", ()))
+
+    @property
+    def model(self) -> str:
+        """The model running now: the one chosen, or the one livebg switched to
+        by itself after the chosen one kept failing (livebg.faults)."""
+        if self._switch_count() > self._switches_seen:
+            return self.pipeline.stage.guard.switches[-1][1]
+        return self._model
+
+    @model.setter
+    def model(self, name: str) -> None:
+        self._model = name
+        self._switches_seen = self._switch_count()
+
     @property
     def enabled(self) -> bool:
         return bool(self.pipeline.stage.enabled)

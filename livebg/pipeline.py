@@ -355,6 +355,7 @@ class LivePipeline:
         import cv2
 
         from livebg.errors import InputError
+        from livebg.faults import describe
 
         i = 0
         while not self.stop_event.is_set():
@@ -373,13 +374,17 @@ class LivePipeline:
             t_read = time.perf_counter()
             try:
                 image = self.source.read()
-            except InputError as e:
+            except Exception as e:
+                # InputError is the sources' own report; anything else (cv2.error,
+                # OSError from a driver) is a camera failing too: live output
+                # must outlive it, so it is retried the same way.
                 if self.source_factory is None:
                     raise
+                what = str(e) if isinstance(e, InputError) else f"camera failed ({describe(e)})"
                 self.stats.source_failures += 1
                 self.source_state = "lost"
-                self.on_event("error", f"{e}; retrying")
-                log.warning("%s; retrying", e)
+                self.on_event("error", f"{what}; retrying")
+                log.warning("%s; retrying", what)
                 self._close_source()
                 if self._reopen_source():
                     self.source_state = "running"

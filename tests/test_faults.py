@@ -19,11 +19,14 @@ import threading
 import time
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 
 from clips import SHARED, person_frames, read_all, write_clip
 from livebg.backgrounds import VideoBackground, open_background
+from livebg.config import Settings
+from livebg.controls import Controller
 from livebg.errors import InputError, ModelError
 from livebg.faults import MattingGuard, fallback_names, fallback_opener
 from livebg.matting import open_named
@@ -221,6 +224,55 @@ def test_camera_unplugged_mid_stream_comes_back_by_itself(clip, running, events)
     assert any(k == "error" and "stopped delivering frames" in m for k, m in events.got)
 
 
+class CrashingCamera:
+    """A camera whose driver raises an OpenCV error (not livebg's InputError)
+    on the reads ``fail(n)`` picks, n counting reads over every opening.
+    Test double: a real camera cannot be made to fail on demand here."""
+
+    def __init__(self, clip, fail):
+        self.clip, self.fail, self.reads, self.opens = clip, fail, 0, 0
+
+    def open(self):
+        self.opens += 1
+        return _CrashingRead(self)
+
+
+class _CrashingRead:
+    name = "camera 0"
+
+    def __init__(self, owner):
+        self.owner = owner
+        self.file = LiveFileSource(owner.clip)
+
+    def read(self):
+        n = self.owner.reads
+        self.owner.reads += 1
+        if self.owner.fail(n):
+            raise cv2.error("OpenCV(4.x) cap_v4l.cpp: (-2:Unspecified error) VIDIOC_DQBUF: No such device")
+        return self.file.read()
+
+    def close(self):
+        self.file.close()
+
+
+def test_camera_raising_a_driver_error_is_retried_not_fatal(clip, running, events):
+    """cv2.error from the camera is a camera failure like any other: the
+    output goes on, livebg reopens the camera and carries on by itself."""
+    cam = CrashingCamera(clip, fail=lambda n: n == 45)
+    sink = TimedSink()
+    stage = Stage(selfie(), open_background("color:#ff0000"))
+    p = running(cam.open(), stage, [sink], source_factory=cam.open, on_event=events)
+    start = sink.wait(n_kind("picture"), "picture")
+    sink.wait(lambda rows: cam.reads > 46 and sum(r[1] == "picture" for r in rows[start:]) >= 3 * FPS,
+              "pictures after the camera's error")
+    rows = sink.rows[start:]
+    assert_steady(np.array([r[0] for r in rows]))
+    assert p._error is None and p.source_state == "running"
+    assert p.stats.source_failures == 1 and cam.opens == 2
+    said = [m for k, m in events.got if k == "error"]
+    assert len(said) == 1 and said[0].startswith("camera failed (error: OpenCV") and said[0].endswith("; retrying")
+
+
 # ---------------------------------------------------------------- sinks that raise
 
 class Flaky:
@@ -322,6 +374,7 @@ def test_live_model_that_keeps_failing_hands_over_to_the_next(clip, running, cor
     stage.guard.configure(opener=fallback_opener())
     sink = TimedSink(corners)
     p = running(LiveFileSource(clip), stage, [sink], on_event=events, source_factory=lambda: LiveFileSource(clip))
+    ctl = Controller(p, Settings(), model="mediapipe-selfie", save=False)  # what the tray shows
     start = sink.wait(n_kind("picture"), "picture")
     deadline = time.monotonic() + TIMEOUT
     while stage.matter.name != "mediapipe-selfie-landscape":
@@ -334,6 +387,7 @@ def test_live_model_that_keeps_failing_hands_over_to_the_next(clip, running, cor
     assert all(red_corners(corners)(r) for r in rows)
     assert len({r[2] for r in rows if r[0] > t_switch}) > FPS  # new frames, composited with the new model
     assert stage.guard.switches == [("mediapipe-selfie", "mediapipe-selfie-landscape")]
+    assert ctl.model == "mediapipe-selfie-landscape" and ctl.status().splitlines()[0] == "model mediapipe-selfie-landscape"
     said = [m for k, m in events.got if "switched from" in m]
     assert said == [said[0]] and "matting failed on 3 frames in a row (RuntimeError: planted failure" in said[0]
     assert p._error is None
