@@ -9,17 +9,27 @@ treatment livebg has:
    square crop around them (padded, kept inside the picture) sees them at
    a higher resolution;
 3. for the selfie model, which gives a soft *segmentation* rather than a
-   matte: stray blobs far smaller than the main subject are dropped, and
-   the edges are re-solved as a matting problem guided by the colour
-   picture (the matting Laplacian of Levin et al. 2008 with the large
-   windows and box-filter products of He, Sun and Tang 2010, solved by
-   conjugate gradients with the model's mask as a prior; the sure inside
-   and outside are fixed, a narrow band around the mask's edge is free);
-4. the result is brought to the full resolution by guided upsampling
+   matte: the second pass is a small test-time ensemble, square crops with
+   three paddings, each also mirrored (six views; a crop that would cover
+   nearly the whole picture is the whole picture). The model's mistakes
+   on stills (a feather, a statue, a wall or autumn leaves taken for part
+   of the person) come and go between such views, while the person stays,
+   so where the views disagree the alpha is not trusted: the prior is the
+   views' mean less one standard deviation (a pessimistic estimate), and
+   only where even the optimistic one (mean plus one standard deviation)
+   says background is it sure background;
+4. stray blobs far smaller than the main subject are dropped, and the
+   edges are re-solved as a matting problem guided by the colour picture
+   (the matting Laplacian of Levin et al. 2008 with the large windows and
+   box-filter products of He, Sun and Tang 2010, solved by conjugate
+   gradients with that prior): the sure inside and outside are fixed; a
+   narrow band around the prior's edge, and the views' zone of doubt, are
+   free;
+5. the result is brought to the full resolution by guided upsampling
    (local linear models of alpha in the colours, fitted at the working
    size and applied to the full-size picture, as in the fast guided
    filter), so edges follow the full-size picture;
-5. by default the foreground colour is estimated at semi-transparent
+6. by default the foreground colour is estimated at semi-transparent
    pixels (:mod:`livebg.foreground`), so no fringe of the old background
    shows on a new one.
 
@@ -230,9 +240,9 @@ def _conjugate_gradients(apply, rhs: np.ndarray, x0: np.ndarray, iterations: int
     return x
 
 
-def matting_refine(image: np.ndarray, prior: np.ndarray, *, band: float = 0.01, radius: int = 3,
-                   eps: float = 1e-4, known_weight: float = 100.0, prior_weight: float = 0.2,
-                   iterations: int = 200, tol: float = 1e-4) -> np.ndarray:
+def matting_refine(image: np.ndarray, prior: np.ndarray, *, upper: np.ndarray | None = None,
+                   band: float = 0.01, radius: int = 3, eps: float = 1e-4, known_weight: float = 100.0,
+                   prior_weight: float = 0.2, iterations: int = 200, tol: float = 1e-4) -> np.ndarray:
     """Re-solve a soft mask's edges as a matting problem on the colour picture.
 
     image: BGR uint8 (h, w, 3); prior: float (h, w) in [0, 1], e.g. a
@@ -240,7 +250,10 @@ def matting_refine(image: np.ndarray, prior: np.ndarray, *, band: float = 0.01, 
     (a fraction of the longer side) from the prior's 0.5 contour are held
     at 0 or 1 (weight ``known_weight``); inside the band the prior only
     nudges (weight ``prior_weight``) and the matting Laplacian (windows of
-    ``radius``, ridge ``eps``) decides. Returns float32 (h, w) in [0, 1].
+    ``radius``, ridge ``eps``) decides. ``upper``, an optimistic estimate
+    (>= the prior), makes the background sure only where it too is below
+    0.5 (and ``band`` away from its contour): between the two the
+    Laplacian decides. Returns float32 (h, w) in [0, 1].
     """
     h, w = prior.shape
     I = image.astype(np.float32) * (1.0 / 255.0)
@@ -248,8 +261,9 @@ def matting_refine(image: np.ndarray, prior: np.ndarray, *, band: float = 0.01, 
     k = max(1, int(round(band * max(h, w))))
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
     inside = p > 0.5
+    outside = ~inside if upper is None else np.asarray(upper) <= 0.5
     sure_fg = cv2.erode(inside.astype(np.uint8), se, borderType=cv2.BORDER_REPLICATE).astype(bool)
-    sure_bg = cv2.erode((~inside).astype(np.uint8), se, borderType=cv2.BORDER_REPLICATE).astype(bool)
+    sure_bg = cv2.erode(outside.astype(np.uint8), se, borderType=cv2.BORDER_REPLICATE).astype(bool)
     target = np.where(sure_fg, np.float32(1.0), np.where(sure_bg, np.float32(0.0), p)).astype(np.float32)
     weight = np.where(sure_fg | sure_bg, np.float32(known_weight), np.float32(prior_weight)).astype(np.float32)
     if not (~(sure_fg | sure_bg)).any():
@@ -344,6 +358,11 @@ class StillMatter:
 
     #: Longest side of the working picture for the edge solve (then guided upsampling).
     WORK_SIZE = 1024
+    #: Paddings (of the person's box, on every side) of the square crops of the second pass.
+    CROP_PADS = (0.05, 0.10, 0.15)
+    #: Standard deviations of the views' disagreement taken off the alpha prior (and added
+    #: to the optimistic estimate that decides the sure background).
+    DOUBT = 1.0
 
     def __init__(self, model: str = "auto", provider: str = "auto", offline: bool = False):
         from livebg.matting import FALLBACK, open_named
@@ -379,30 +398,64 @@ class StillMatter:
         a = self.model_alpha(bgr)
         return np.clip(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
+    def _crop_boxes(self, box, scale: float, width: int, height: int) -> list:
+        """Full-size squares around ``box`` (working-size pixels), one per padding; None for the
+        whole picture, where a square would cover nearly all of it anyway."""
+        fx0, fy0, fx1, fy1 = (int(v / scale) for v in box)
+        person = (fx0, fy0, min(width, fx1 + 1), min(height, fy1 + 1))
+        pads = self.CROP_PADS if not self.is_matting else self.CROP_PADS[:1]
+        boxes = []
+        for pad in pads:
+            X0, Y0, X1, Y1 = square_around(person, width, height, pad)
+            boxes.append((X0, Y0, X1, Y1) if (X1 - X0) * (Y1 - Y0) < 0.9 * width * height else None)
+        return boxes
+
+    def views(self, bgr: np.ndarray, box, scale: float, w: int, h: int) -> np.ndarray:
+        """The model's alpha for each view of the person, at the working size (w, h): float32 (n, h, w).
+
+        A view is a square crop around ``box`` (or the whole picture, see
+        :meth:`_crop_boxes`), as it is and mirrored (not for a matting
+        model: one crop, as it is). Outside its crop a view is 0."""
+        H, W = bgr.shape[:2]
+        mirror = not self.is_matting
+        done: dict = {}
+        out = []
+        for crop in self._crop_boxes(box, scale, W, H):
+            if crop not in done:
+                X0, Y0, X1, Y1 = crop if crop is not None else (0, 0, W, H)
+                x0, y0 = int(round(X0 * scale)), int(round(Y0 * scale))
+                x1, y1 = max(x0 + 1, int(round(X1 * scale))), max(y0 + 1, int(round(Y1 * scale)))
+                part = np.ascontiguousarray(bgr[Y0:Y1, X0:X1])
+                found = [self.model_alpha(part)]
+                if mirror:
+                    found.append(self.model_alpha(np.ascontiguousarray(part[:, ::-1]))[:, ::-1])
+                placed = []
+                for a in found:
+                    full = np.zeros((h, w), np.float32)
+                    full[y0:y1, x0:x1] = _resize_to(np.ascontiguousarray(a), x1 - x0, y1 - y0)
+                    placed.append(full)
+                done[crop] = placed
+            out.extend(done[crop])
+        return np.clip(np.stack(out), 0.0, 1.0)
+
     def alpha(self, bgr: np.ndarray) -> np.ndarray:
         """The refined alpha for the whole picture: float32 (H, W) in [0, 1]."""
         H, W = bgr.shape[:2]
         scale = min(1.0, self.WORK_SIZE / max(H, W))
         w, h = max(1, round(W * scale)), max(1, round(H * scale))
         small = _resize_to(bgr, w, h)
-        coarse = _resize_to(self.model_alpha(bgr), w, h)
-        box = person_box(coarse)
+        box = person_box(_resize_to(self.model_alpha(bgr), w, h))
         if box is None:
             return np.zeros((H, W), np.float32)  # nobody here
-        # Second pass: a square around the person, in full-size pixels.
-        fx0, fy0, fx1, fy1 = (int(v / scale) for v in box)
-        X0, Y0, X1, Y1 = square_around((fx0, fy0, min(W, fx1 + 1), min(H, fy1 + 1)), W, H)
-        if (X1 - X0) * (Y1 - Y0) < 0.9 * W * H:
-            crop_alpha = self.model_alpha(bgr[Y0:Y1, X0:X1])
-            x0, y0 = int(round(X0 * scale)), int(round(Y0 * scale))
-            x1, y1 = max(x0 + 1, int(round(X1 * scale))), max(y0 + 1, int(round(Y1 * scale)))
-            refined = np.zeros((h, w), np.float32)
-            refined[y0:y1, x0:x1] = _resize_to(crop_alpha, x1 - x0, y1 - y0)
-            coarse = refined
-        coarse = np.clip(coarse, 0.0, 1.0)
-        if not self.is_matting:
-            coarse = keep_main_subjects(coarse)
-            coarse = matting_refine(small, coarse)
+        # Second pass: views of a square around the person, in full-size pixels.
+        views = self.views(bgr, box, scale, w, h)
+        if self.is_matting:
+            coarse = views.mean(axis=0)
+        else:
+            mean, spread = views.mean(axis=0), views.std(axis=0)
+            low = keep_main_subjects(np.clip(mean - self.DOUBT * spread, 0.0, 1.0))
+            high = np.clip(mean + self.DOUBT * spread, 0.0, 1.0)
+            coarse = matting_refine(small, low, upper=high)
         if scale == 1.0:
             return coarse.astype(np.float32, copy=False)
         return guided_upsample(coarse, small, bgr)

@@ -274,6 +274,9 @@ def test_progress_bar_only_on_a_terminal():
     ("p_818e689d.jpg", "pseudo_alpha/p_818e689d.png"),
     ("p_07141906.jpg", "pseudo_alpha/p_07141906.png"),
     ("boy-1518482_1920_12.png", "alpha/boy-1518482_1920_12.png"),
+    # the two that lost with a single crop: a feather, and autumn leaves the colour of a sleeve
+    ("9_image.png", "alpha/9_alpha.png"),
+    ("p_bd6af989.jpg", "pseudo_alpha/p_bd6af989.png"),
 ])
 def test_alpha_beats_the_raw_model(matter, image_name, alpha_name):
     image = read_image(EVAL / "images" / image_name)
@@ -285,6 +288,41 @@ def test_alpha_beats_the_raw_model(matter, image_name, alpha_name):
     for name in ("sad", "mse", "grad", "conn"):
         fn = getattr(metrics, name)
         assert fn(ours, true) < fn(raw, true), f"{name}: cutout {fn(ours, true):.2f} vs raw {fn(raw, true):.2f}"
+
+
+class _FickleModel:
+    """A stand-in segmentation model (256x256 output): the red pixels are the person;
+    green pixels are taken for a person too, but only in the right half of what it is shown."""
+
+    def __call__(self, bgr):
+        small = cv2.resize(bgr, (256, 256), interpolation=cv2.INTER_AREA).astype(np.int16)
+        g, r = small[..., 1], small[..., 2]
+        person = (r > 150) & (g < 100)
+        fake = (g > 150) & (r < 100)
+        fake[:, :128] = False
+        return (person | fake).astype(np.float32)
+
+    def close(self):
+        pass
+
+
+def test_a_mistake_that_comes_and_goes_between_views_is_dropped():
+    """The views (crops and their mirror images) disagree on the green patch: it is left out,
+    while the person, on whom they agree, is kept whole."""
+    import threading
+
+    m = StillMatter.__new__(StillMatter)
+    m._matter, m.is_matting, m._lock, m.name = _FickleModel(), False, threading.Lock(), "fickle"
+    image = np.full((480, 640, 3), 128, np.uint8)
+    image[60:420, 120:300] = (40, 40, 220)   # the person (BGR red)
+    image[200:260, 480:540] = (40, 220, 40)  # green: "a person" only when seen on the right
+    alpha = m.alpha(image)
+    assert alpha.shape == (480, 640) and alpha.dtype == np.float32
+    assert alpha[200:260, 480:540].max() < 0.1
+    assert alpha[80:400, 140:280].min() > 0.9
+    assert alpha[5:40, 5:600].max() < 0.1
+    views = m.views(image, (90, 45, 225, 315), 1.0, 640, 480)
+    assert views.shape[0] == 2 * len(StillMatter.CROP_PADS)  # each crop as it is and mirrored
 
 
 def _fringe_case(name="p_09ba26b4"):
