@@ -88,7 +88,7 @@ class PersonTracker:
     extra room given when the crop does move, so small motions fit in it.
     """
 
-    def __init__(self, margin: float = 0.12, slack: float = 0.08, full_every: int = 30, min_size: float = 0.2,
+    def __init__(self, margin: float = 0.02, slack: float = 0.04, full_every: int = 30, min_size: float = 0.2,
                  max_excess: float = 1.5):
         self.margin = margin
         self.slack = slack
@@ -242,6 +242,25 @@ def refine_edge(guide_bgr: np.ndarray, alpha: np.ndarray, radius: int = 4, eps: 
     return alpha
 
 
+def drop_specks(alpha: np.ndarray, min_share: float, level: float = 0.1) -> np.ndarray:
+    """Zero the small islands of the matte: connected regions (alpha > level)
+    under ``min_share`` of the largest one. Segmentation models fire on
+    person-coloured things in the background (a traffic cone, a lamp); those
+    specks come and go from frame to frame, which a viewer sees as flicker.
+    A raised hand is a separate region too, but far larger than the share."""
+    mask = (alpha > level).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 2:
+        return alpha
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    small = np.flatnonzero(areas < min_share * areas.max()) + 1
+    if small.size == 0:
+        return alpha
+    lut = np.ones(n, np.float32)
+    lut[small] = 0.0
+    return alpha * lut[labels]
+
+
 class MatteRefiner:
     """Runs a matter on a tracked crop, refines the edge, smooths over time.
 
@@ -250,7 +269,12 @@ class MatteRefiner:
     defaults are livebg's default pipeline for a segmentation model, chosen
     by bench/quality.py (see the README for the measured table):
 
-    - crop: model on a tracked crop around the person (with hysteresis);
+    - crop: model on a tracked crop around the person (with hysteresis),
+      padded by only 2% (margin) plus 4% of slack: the tighter the crop, the
+      more pixels the model spends on the person (0.12 + 0.08 measured worse
+      on every metric: MAD 0.54x naive against 0.49x, Grad 0.62x against 0.58x);
+    - specks: islands of the matte under 3% of the largest one are dropped
+      (background objects the model fires on, which come and go);
     - flip: the crop and its mirror image, averaged (two model runs);
     - sharpen, then a guided filter (radius, eps) steered by the frame,
       then post_sharpen: a segmentation mask is a blurred confidence map, so
@@ -270,8 +294,9 @@ class MatteRefiner:
                  radius: int = 4, eps: float = 1e-2, sharpen: float = 2.0, post_sharpen: float = 1.5,
                  smoothing: float = 0.6, motion: float = 0.25, smooth_first: bool = True, flip: bool = True,
                  flow: bool = False, flow_height: int = 180, grey_guide: bool = False, fast_guide: bool = True,
-                 tracker: PersonTracker | None = None):
+                 tracker: PersonTracker | None = None, min_speck: float = 0.03):
         self.matter = matter
+        self.min_speck = min_speck
         self.grey_guide = grey_guide
         self.fast_guide = fast_guide
         self.work_height = work_height
@@ -304,8 +329,10 @@ class MatteRefiner:
         if not refine:
             return cls(matter, crop=False, guided=False, sharpen=1.0, post_sharpen=1.0, smoothing=smoothing, flip=False)
         if getattr(matter, "is_matting", False):
+            # MODNet's quality could not be measured here (no weights), so it
+            # keeps the roomier crop it was written with and no speck removal.
             return cls(matter, work_height=540, guided=False, sharpen=1.0, post_sharpen=1.0, smoothing=smoothing,
-                       flip=False)
+                       flip=False, tracker=PersonTracker(margin=0.12, slack=0.08), min_speck=0.0)
         return cls(matter, smoothing=smoothing)
 
     def reset(self) -> None:
@@ -388,6 +415,8 @@ class MatteRefiner:
             alpha = refine_edge(guide, alpha, self.radius, self.eps, self.sharpen, self.post_sharpen, self.fast_guide)
         elif self.sharpen != 1.0 or self.post_sharpen != 1.0:
             alpha = np.clip((alpha - 0.5) * (self.sharpen * self.post_sharpen) + 0.5, 0.0, 1.0)
+        if self.min_speck > 0:
+            alpha = drop_specks(alpha, self.min_speck)
         t3 = time.perf_counter()
         if not self.smooth_first:
             alpha = self.smoother(alpha)
