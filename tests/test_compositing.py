@@ -68,6 +68,12 @@ CASES = [
     ((1, 1), (3, 5)),
     ((5, 200), (1, 1)),          # a 1x1 matte is a constant
     ((480, 3), (7, 200)),        # matte wider than the frame, taller frame
+    # Whole-number widening ratios have their own loops in the kernel:
+    ((720, 1280), (360, 640)),   # 2: the working matte on a 720p frame
+    ((1080, 1920), (360, 640)),  # 3: on a 1080p frame
+    ((90, 148), (30, 37)),       # 4, odd matte width
+    ((31, 3), (9, 1)),           # 3 from a one-column matte
+    ((17, 10), (17, 5)),         # 2 across, 1 down
 ]
 
 
@@ -183,3 +189,49 @@ def test_warmup_runs():
     warmup()  # compiles or loads the kernel; must not raise
     out = composite(np.full((4, 4, 3), 200, np.uint8), np.full((2, 2), 0.5, np.float32), np.zeros((4, 4, 3), np.uint8))
     assert (out == 100).all()
+
+
+def test_non_contiguous_frames_and_out_buffer():
+    """Views (a crop, every other column) work, and a non-contiguous ``out`` is written in place."""
+    rng = np.random.default_rng(9)
+    big_fg = rng.integers(0, 256, (130, 2 * 170, 3), dtype=np.uint8)
+    big_bg = rng.integers(0, 256, (130, 2 * 170, 3), dtype=np.uint8)
+    fg, bg = big_fg[5:125, ::2], big_bg[7:127, 1::2]
+    alpha = rng.random((30, 40), dtype=np.float32)
+    want = composite(np.ascontiguousarray(fg), alpha, np.ascontiguousarray(bg))
+    holder = np.zeros((140, 200, 3), np.uint8)
+    out = holder[10:130, 20:190]
+    assert not out.flags.c_contiguous
+    got = composite(fg, alpha, bg, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    assert not holder[:10].any() and not holder[:, :20].any() and not holder[:, 190:].any()  # nothing outside
+
+
+def test_same_result_on_any_number_of_threads():
+    """Rows are split into one block per thread, each block carrying its own interpolated matte rows:
+    the split must not show."""
+    import numba
+
+    rng = np.random.default_rng(10)
+    fg, alpha, bg = _random_case(rng, (181, 243), (37, 61))
+    want = reference_composite(fg, alpha, bg)
+    n = numba.get_num_threads()
+    results = []
+    try:
+        for k in sorted({1, n}):
+            numba.set_num_threads(k)
+            results.append(composite(fg, alpha, bg))
+    finally:
+        numba.set_num_threads(n)
+    for got in results:
+        _assert_close(got, want)
+        np.testing.assert_array_equal(got, results[0])
+
+
+def test_exact_in_practice():
+    """The float32 blend rounds like the float64 reference nearly everywhere (stricter than _assert_close)."""
+    rng = np.random.default_rng(11)
+    fg, alpha, bg = _random_case(rng, (720, 1280), (360, 640))
+    diff = np.abs(composite(fg, alpha, bg).astype(np.int16) - reference_composite(fg, alpha, bg))
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.9999
