@@ -9,9 +9,10 @@ same run, because a shared machine's absolute numbers drift):
 
 process   `livebg process` on a 10 s 720p clip (default model, H.264 out plus
           --matte-out), the whole command timed with start-up, against a
-          plain single-threaded loop: decode, MediaPipe selfie on the frame
-          resized to 256x256, bilinear upsampling, float blend, libx264 out
-          and the same lossless matte. Runs alternate, 3 of each.
+          plain single-threaded loop (bench/plain_loop.py: decode, MediaPipe
+          selfie on the frame resized to 256x256, bilinear upsampling, float
+          blend, libx264 out and the same lossless matte), also run and timed
+          as a whole command. Runs alternate, --runs (3) of each; medians.
 kernel    the fused numba compositing kernel against the best OpenCV sequence
           for the same effect (matte scaled up bilinearly, blend, uint8 out),
           at 720p and 1080p.
@@ -66,99 +67,118 @@ def make_720p_clip(path: Path, seconds: int = 10) -> Path:
     return path
 
 
-def plain_loop(clip: Path, bg_path: Path, out: Path, matte_out: Path, encode: dict | None = None) -> float:
-    """The single-threaded loop most tools are: returns frames per second.
+def _timed(cmd: list[str], frames: int) -> tuple[float, float]:
+    """Run a whole command, start-up included: (frames per second, CPU seconds per frame, all threads)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return frames / dt, cpu / frames
+
+
+def plain_loop(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: int,
+               encode: dict | None = None) -> tuple[float, float]:
+    """The single-threaded loop most tools are (bench/plain_loop.py), run as its own
+    command and timed whole like `livebg process`: (fps, CPU s per frame).
     encode: libx264 options (None: libx264's own defaults, preset medium, crf 23)."""
-    import av
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    from livebg.frames import cover_fit
-
-    t0 = time.perf_counter()
-    seg = vision.ImageSegmenter.create_from_options(vision.ImageSegmenterOptions(
-        base_options=BaseOptions(model_asset_path=str(SHARED / "models" / "selfie_segmentation.tflite")),
-        output_confidence_masks=True, output_category_mask=False))
-    src = av.open(str(clip))
-    rate = src.streams.video[0].average_rate
-    dst = av.open(str(out), "w")
-    vs = dst.add_stream("libx264", rate=rate)
-    vs.width, vs.height, vs.pix_fmt = 1280, 720, "yuv420p"
-    if encode:
-        vs.options = dict(encode)
-    mdst = av.open(str(matte_out), "w", format="matroska")
-    ms = mdst.add_stream("ffv1", rate=rate)
-    ms.width, ms.height, ms.pix_fmt = 1280, 720, "gray"
-    bg = None
-    n = 0
-    for frame in src.decode(video=0):
-        img = frame.to_ndarray(format="bgr24")
-        h, w = img.shape[:2]
-        if bg is None:
-            bg = cover_fit(cv2.imread(str(bg_path)), w, h).astype(np.float32)
-        small = cv2.cvtColor(cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        mask = seg.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=small)).confidence_masks[0].numpy_view()
-        a = cv2.resize(mask.reshape(256, 256), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-        res = (img.astype(np.float32) * a + bg * (1.0 - a)).astype(np.uint8)
-        for pkt in vs.encode(av.VideoFrame.from_ndarray(res, format="bgr24")):
-            dst.mux(pkt)
-        m8 = (a[..., 0] * 255 + 0.5).astype(np.uint8)
-        for pkt in ms.encode(av.VideoFrame.from_ndarray(m8, format="gray")):
-            mdst.mux(pkt)
-        n += 1
-    for s, c in ((vs, dst), (ms, mdst)):
-        for pkt in s.encode(None):
-            c.mux(pkt)
-        c.close()
-    src.close()
-    seg.close()
-    return n / (time.perf_counter() - t0)
+    extra = [a for k, v in (encode or {}).items() for a in (f"--{k}", str(v))]
+    return _timed([sys.executable, str(ROOT / "bench" / "plain_loop.py"), str(clip), str(bg_path), str(out),
+                   str(matte_out), str(SHARED / "models" / "selfie_segmentation.tflite"), *extra], frames)
 
 
-def livebg_process(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: int) -> float:
-    """The whole `livebg process` command, start-up included: frames per second."""
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "livebg", "process", str(clip), "-o", str(out), "--background",
-                    str(bg_path), "--matte-out", str(matte_out)], check=True, capture_output=True)
-    return frames / (time.perf_counter() - t0)
+def livebg_process(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: int) -> tuple[float, float]:
+    """The whole `livebg process` command, start-up included: (fps, CPU s per frame)."""
+    return _timed([sys.executable, "-m", "livebg", "process", str(clip), "-o", str(out), "--background",
+                   str(bg_path), "--matte-out", str(matte_out)], frames)
 
 
-def section_process(tmp: Path, clip: Path) -> dict:
+def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
     bg_path = SHARED / "backgrounds" / "beach.png"
     import av
 
     with av.open(str(clip)) as c:
         frames = c.streams.video[0].frames or sum(1 for _ in c.decode(video=0))
     loop, loop_same, ours = [], [], []
-    for _ in range(3):
-        loop.append(plain_loop(clip, bg_path, tmp / "loop.mp4", tmp / "loop.mkv"))
-        loop_same.append(plain_loop(clip, bg_path, tmp / "loop.mp4", tmp / "loop.mkv", ENCODE))
+    for _ in range(runs):  # interleaved, so a drifting machine load hits all three alike
+        loop.append(plain_loop(clip, bg_path, tmp / "loop.mp4", tmp / "loop.mkv", frames))
+        loop_same.append(plain_loop(clip, bg_path, tmp / "loop.mp4", tmp / "loop.mkv", frames, ENCODE))
         ours.append(livebg_process(clip, bg_path, tmp / "ours.mp4", tmp / "ours.mkv", frames))
-    lf, ls, of = statistics.median(loop), statistics.median(loop_same), statistics.median(ours)
+    med = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
+    lf, ls, of = med(loop, 0), med(loop_same, 0), med(ours, 0)
     return {"frames": frames, "loop_fps": lf, "loop_same_encoder_fps": ls, "livebg_fps": of, "ratio": of / lf,
-            "ratio_same_encoder": of / ls, "loop_runs": loop, "loop_same_encoder_runs": loop_same,
-            "livebg_runs": ours}
+            "ratio_same_encoder": of / ls, "loop_runs": [r[0] for r in loop],
+            "loop_same_encoder_runs": [r[0] for r in loop_same], "livebg_runs": [r[0] for r in ours],
+            "loop_cpu_ms_per_frame": 1000 * med(loop, 1), "loop_same_encoder_cpu_ms_per_frame": 1000 * med(loop_same, 1),
+            "livebg_cpu_ms_per_frame": 1000 * med(ours, 1)}
 
 
-def opencv_composite(fg, alpha, bg):
-    """The best OpenCV sequence we found for the kernel's effect."""
+def opencv_composite(fg, alpha, bg, out=None, work=None):
+    """The best OpenCV sequence we found for the kernel's effect at the kernel's
+    accuracy (within one level of the float reference): the matte scaled up
+    bilinearly (cv2.resize INTER_LINEAR, the kernel's taps), its complement,
+    cv2.blendLinear to uint8. With ``out`` and ``work`` (two float32 (H, W)
+    buffers) it allocates nothing frame-sized, as the kernel does not. On 2
+    cores at 720p: 1.74 ms, against 1.80 ms with NumPy's 1 - a, 1.92 ms with
+    the complement taken at the matte's size and scaled up too, 6.2 ms
+    allocating per call (page faults on fresh arrays). The matte is in
+    [0, 1], so the kernel's clamp is left out here."""
     h, w = fg.shape[:2]
-    a = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.blendLinear(fg, bg, a, 1.0 - a)
+    a, rest = work if work is not None else (np.empty((h, w), np.float32), np.empty((h, w), np.float32))
+    cv2.resize(alpha, (w, h), dst=a, interpolation=cv2.INTER_LINEAR)
+    cv2.subtract(1.0, a, dst=rest)
+    return cv2.blendLinear(fg, bg, a, rest, dst=out)
 
 
-def timeit(fn, n: int = 60) -> float:
-    fn()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1000
+def opencv_composite_8bit(fg, alpha, bg, out=None, work=None):
+    """The usual uint8 sequence: 8-bit matte scaled up, merged to 3 channels,
+    multiply, multiply by the complement, add. Faster than the float one but
+    *less* accurate than the kernel (an 8-bit alpha: off by up to 2 levels, a
+    quarter of the bytes off by one), timed for reference only. ``work``:
+    buffers from work_8bit(), so that nothing frame-sized is allocated."""
+    h, w = fg.shape[:2]
+    a, a3, inv, x, y = work if work is not None else work_8bit(h, w)
+    cv2.resize(cv2.convertScaleAbs(alpha, alpha=255.0), (w, h), dst=a, interpolation=cv2.INTER_LINEAR)
+    cv2.merge([a, a, a], dst=a3)
+    cv2.bitwise_not(a3, dst=inv)
+    cv2.multiply(fg, a3, dst=x, scale=1 / 255)
+    cv2.multiply(bg, inv, dst=y, scale=1 / 255)
+    return cv2.add(x, y, dst=out)
+
+
+def work_8bit(h: int, w: int) -> tuple:
+    return (np.empty((h, w), np.uint8), *(np.empty((h, w, 3), np.uint8) for _ in range(4)))
+
+
+def timeit(fns: dict, rounds: int = 10, per: int = 10) -> dict:
+    """Median milliseconds of each function over rounds x per calls. The
+    functions take turns in blocks of ``per`` calls, each block after one
+    untimed call: blocks so that one library's thread pool, still spinning
+    after its last call (numba's OpenMP workers do for a while), is not
+    counted against the other's; turns so that all see the same machine."""
+    ts = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            fn()
+            for _ in range(per):
+                t = time.perf_counter()
+                fn()
+                ts[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) * 1000 for k, v in ts.items()}
 
 
 def section_kernel() -> dict:
+    """Same inputs (uint8 frames, a float32 640x360 matte), same output (uint8
+    frame into a preallocated buffer), same threads (OpenCV's and numba's
+    pools both as many as the machine has cores)."""
+    import numba
+
     from livebg.compositing import composite
+
+    from test_compositing import reference_composite  # the float64 reference the kernel is tested against
 
     rng = np.random.default_rng(0)
     res = {}
@@ -166,13 +186,23 @@ def section_kernel() -> dict:
         fg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         alpha = rng.random((360, 640), dtype=np.float32)
-        out = np.empty_like(fg)
-        ref = opencv_composite(fg, alpha, bg)
-        mine = composite(fg, alpha, bg, out)
-        err = int(np.abs(ref.astype(int) - mine.astype(int)).max())
-        cv_ms = timeit(lambda: opencv_composite(fg, alpha, bg))
-        nb_ms = timeit(lambda: composite(fg, alpha, bg, out))
-        res[name] = {"opencv_ms": cv_ms, "numba_ms": nb_ms, "ratio": nb_ms / cv_ms, "max_abs_diff": err}
+        ref = reference_composite(fg, alpha, bg)
+        out_cv, out_cv8, out_nb = np.empty_like(fg), np.empty_like(fg), np.empty_like(fg)
+        work = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+        work8 = work_8bit(h, w)
+
+        def diff(x):
+            return int(np.abs(ref.astype(int) - x.astype(int)).max())
+
+        ms = timeit({"opencv": lambda: opencv_composite(fg, alpha, bg, out_cv, work),
+                     "opencv8": lambda: opencv_composite_8bit(fg, alpha, bg, out_cv8, work8),
+                     "numba": lambda: composite(fg, alpha, bg, out_nb)})
+        res[name] = {"opencv_ms": ms["opencv"], "numba_ms": ms["numba"], "ratio": ms["numba"] / ms["opencv"],
+                     "max_abs_diff": int(np.abs(out_cv.astype(int) - out_nb.astype(int)).max()),
+                     "opencv_vs_reference": diff(out_cv), "numba_vs_reference": diff(out_nb),
+                     "opencv_8bit_ms": ms["opencv8"], "ratio_8bit": ms["numba"] / ms["opencv8"],
+                     "opencv_8bit_vs_reference": diff(out_cv8),
+                     "threads": {"opencv": cv2.getNumThreads(), "numba": numba.get_num_threads()}}
     return res
 
 
@@ -214,6 +244,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
     ap.add_argument("--only", default="process,kernel,live,modnet,startup")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = ap.parse_args()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
@@ -227,7 +258,7 @@ def main() -> int:
             res["kernel"] = section_kernel()
             print(json.dumps(res["kernel"]), file=sys.stderr)
         if "process" in only:
-            res["process"] = section_process(tmp, clip)
+            res["process"] = section_process(tmp, clip, args.runs)
             print(json.dumps(res["process"]), file=sys.stderr)
         if "live" in only:
             res["live"] = live_run(tmp, clip, args.seconds, [])
@@ -253,9 +284,18 @@ def report(res: dict) -> str:
                      f"{p['loop_fps']:.1f} | {p['livebg_fps']:.1f} | {p['ratio']:.2f}x | >= 2x |")
         lines.append(f"| the same, loop with livebg's encoder settings (veryfast, crf 20) (fps) | "
                      f"{p['loop_same_encoder_fps']:.1f} | {p['livebg_fps']:.1f} | {p['ratio_same_encoder']:.2f}x | |")
+        if "livebg_cpu_ms_per_frame" in p:
+            lines.append(f"| the same, CPU time per frame, all threads, start-up included (ms) | loop "
+                         f"{p['loop_cpu_ms_per_frame']:.1f}, with livebg's encoder settings "
+                         f"{p['loop_same_encoder_cpu_ms_per_frame']:.1f} | {p['livebg_cpu_ms_per_frame']:.1f} | | |")
     for k, v in res.get("kernel", {}).items():
         lines.append(f"| compositing kernel {k} (ms) | OpenCV {v['opencv_ms']:.2f} | numba {v['numba_ms']:.2f} "
                      f"| {v['ratio']:.2f}x | <= 0.7x |")
+    for k, v in res.get("kernel", {}).items():
+        if "opencv_8bit_ms" in v:
+            lines.append(f"| the same {k}, OpenCV with an 8-bit alpha (less accurate: off by up to "
+                         f"{v['opencv_8bit_vs_reference']}) (ms) | {v['opencv_8bit_ms']:.2f} | {v['numba_ms']:.2f} "
+                         f"| {v['ratio_8bit']:.2f}x | |")
     if "live" in res:
         lv = res["live"]
         lines.append(f"| `livebg run` {lv['seconds']:.0f} s to the virtual camera: fps / repeated / latency p95 | 30 "

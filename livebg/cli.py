@@ -214,6 +214,9 @@ def cmd_process(args) -> int:
         except OSError as e:
             raise LivebgError(f"cannot write to {folder}: {(e.strerror or str(e)).lower()}") from None
 
+    from livebg.pipeline import keep_freed_memory
+
+    keep_freed_memory()
     reader = VideoReader(s.input)
     background = open_background(s.background)
     matter, why = open_matter(s.model, s.provider, s.offline, fps=reader.fps, frame_size=(reader.height, reader.width))
@@ -223,6 +226,15 @@ def cmd_process(args) -> int:
     from livebg.faults import fallback_opener
 
     stage.guard.configure(opener=fallback_opener(s.offline))  # a failing model hands over to the next
+    if stage.wants_flip_matter and (os.cpu_count() or 1) > 1:
+        # The refiner also runs the model on the crop's mirror image; a second
+        # instance of the model takes that call, alongside the first.
+        from livebg.matting import open_named
+
+        try:
+            stage.set_flip_matter(open_named(matter.name if s.model == "auto" else s.model, s.provider, s.offline))
+        except LivebgError as e:  # then one instance makes both calls, as before
+            log.debug("no second model instance: %s", e)
     # Written under temporary names and moved into place only when complete,
     # so a failed run never leaves a half file under the name asked for.
     tmp_out = Path(tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent or ".")[1])

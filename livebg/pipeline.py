@@ -53,6 +53,7 @@ class Stage:
         self._matte_lock = threading.Lock()
         self._bg_lock = threading.Lock()
         self._out: np.ndarray | None = None
+        self._flip_matter = None
         self.timings: dict[str, collections.deque] = {k: collections.deque(maxlen=2000) for k in ("matting", "compositing")}
         from livebg.faults import MattingGuard
 
@@ -66,8 +67,28 @@ class Stage:
     def set_matter(self, matter) -> None:
         with self._matte_lock:
             old, self.matter = self.matter, matter
+            old_refiner = self.refiner
             self.refiner = MatteRefiner.for_matter(matter, self.smoothing, self.refine)
+            old_refiner.use_flip_matter(None)
+            flip_matter, self._flip_matter = self._flip_matter, None  # an instance of the old model
         old.close()
+        if flip_matter is not None:
+            flip_matter.close()
+
+    @property
+    def wants_flip_matter(self) -> bool:
+        """True when the refiner runs the model on the mirror image too (so a
+        second instance of the model can take that call: set_flip_matter)."""
+        return bool(self.refiner.flip) and self._flip_matter is None
+
+    def set_flip_matter(self, matter) -> None:
+        """A second instance of the current model for the refiner's mirror-image
+        call, run alongside the first (the same matte, sooner); closed with the stage."""
+        with self._matte_lock:
+            self.refiner.use_flip_matter(matter)
+            old, self._flip_matter = self._flip_matter, matter
+        if old is not None:
+            old.close()
 
     def reset(self) -> None:
         """Forget the matte's history (after a pause or a long gap)."""
@@ -116,11 +137,70 @@ class Stage:
             try:
                 alpha = self.refiner(image)
             except Exception as e:
-                alpha = self.guard.failed(self, e)
+                alpha = self._failed(e)
             else:
                 self.guard.ok(alpha)
         self.timings["matting"].append(time.perf_counter() - t0)
         return alpha
+
+    def _failed(self, e: Exception):
+        """The model failed on a frame (call under the matte lock): the guard's answer."""
+        refiner = self.refiner
+        alpha = self.guard.failed(self, e)
+        if self.refiner is not refiner and self._flip_matter is not None:
+            # The guard switched to another model: the second instance of the old one goes.
+            refiner.use_flip_matter(None)
+            flip_matter, self._flip_matter = self._flip_matter, None
+            try:
+                flip_matter.close()
+            except Exception as close_error:  # failing already; dropped anyway
+                log.debug("closing the second model instance: %s", close_error)
+        return alpha
+
+    # matte() in two halves, for process_file: matte_begin() runs the model
+    # step of a frame while matte_end() finishes the previous one on another
+    # thread. Frames go through each half in order; the guard sees failures in
+    # frame order too (matte_end reports them). The tracker learns a finished
+    # matte through matte_track(), which the model step's thread calls before
+    # the model step of the frame after next: so the crop of frame k comes from
+    # the matte of frame k - 2 (k - 1 with matte()).
+    def matte_begin(self, image: np.ndarray) -> "PendingMatte":
+        from livebg.matting.base import check_frame
+
+        check_frame(image)
+        t0 = time.perf_counter()
+        with self._matte_lock:
+            refiner = self.refiner
+            try:
+                return PendingMatte(refiner, refiner.model_step(image), None, time.perf_counter() - t0)
+            except Exception as e:  # reported by matte_end(), in frame order
+                return PendingMatte(refiner, None, e, time.perf_counter() - t0)
+
+    def matte_end(self, pending: "PendingMatte") -> np.ndarray | None:
+        """The matte matte() would give (None before any good one when the model fails)."""
+        t0 = time.perf_counter()
+        error, alpha = pending.error, None
+        if error is None:
+            try:
+                alpha = pending.refiner.finish_step(pending.step, track=False)
+            except Exception as e:
+                error = e
+        if error is not None:
+            pending.step = None  # nothing for the tracker to learn
+            with self._matte_lock:
+                alpha = self._failed(error)
+        else:
+            self.guard.ok(alpha)
+        pending.alpha = alpha
+        self.timings["matting"].append(pending.seconds + time.perf_counter() - t0)
+        return alpha
+
+    def matte_track(self, pending: "PendingMatte") -> None:
+        """Show the tracker matte_end()'s matte (unless the model was swapped since)."""
+        if pending.step is not None and pending.alpha is not None:
+            with self._matte_lock:
+                if pending.refiner is self.refiner:
+                    pending.refiner.track(pending.step, pending.alpha)
 
     def composite(self, image: np.ndarray, alpha: np.ndarray | None, reuse: bool = True) -> np.ndarray:
         """``image`` over the background through ``alpha`` (pass-through when the
@@ -155,7 +235,22 @@ class Stage:
 
     def close(self) -> None:
         self.background.close()
+        self.refiner.use_flip_matter(None)
+        if self._flip_matter is not None:
+            self._flip_matter.close()
+            self._flip_matter = None
         self.matter.close()
+
+
+@dataclass
+class PendingMatte:
+    """A frame between Stage.matte_begin() and Stage.matte_end()/matte_track()."""
+
+    refiner: MatteRefiner
+    step: object | None        # MatteRefiner.model_step()'s result (None: the model failed)
+    error: Exception | None
+    seconds: float
+    alpha: np.ndarray | None = None
 
 
 @dataclass
@@ -533,20 +628,54 @@ class LivePipeline:
 _END = object()
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed blocks for reuse instead of handing them
+    back to the kernel. Every frame allocates a few megabytes of arrays (decoded
+    frames, composites, matte planes); by default each large one is a fresh
+    mmap, so every page is faulted in and zeroed again, frame after frame: that
+    cost a fifth of `livebg process`'s CPU time. Process-wide, for the file
+    command (live runs keep the default). False where not glibc (nothing done)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    # 32 MiB is the largest mmap threshold glibc accepts on 64-bit: blocks up to
+    # a 1080p float plane come from the heap, and up to 512 MiB of freed heap is kept.
+    ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+    return mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1 and ok
+
+
 def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None, queue_size: int = 8) -> int:
     """Every frame of ``reader``, in order, through ``stage`` into ``writer``.
 
-    Decoding, video encoding and matte encoding (with the matte's scaling to
-    full size) each run on their own thread behind bounded queues
-    (backpressure, never a dropped frame), so the main thread only mattes
-    and composites. Returns the number of frames. Re-raises the first error
-    from any thread.
+    Five threads behind bounded queues (backpressure, never a dropped frame):
+    decoding; the model step of the matte (Stage.matte_begin); its finishing
+    step (Stage.matte_end: smoothing and edge, on this thread), one frame
+    behind, so the model runs on frame k + 1 while frame k is refined;
+    compositing and video encoding; the matte's scaling to full size and its
+    encoding. With the overlap the tracker's crop for frame k comes from the
+    matte of frame k - 2 rather than k - 1 (bench/quality.py measured it the
+    same). The stages keep the cores busy between them, so each runs its
+    numeric libraries single-threaded: OpenCV's and numba's worker pools would
+    only wait (spinning, on CPU) for work the other stages need the cores for.
+    Returns the number of frames. Re-raises the first error from any thread.
     """
+    import cv2
+
     stop = threading.Event()
     errors: list[BaseException] = []
     q_in: queue.Queue = queue.Queue(queue_size)
+    q_mid: queue.Queue = queue.Queue(2)
     q_out: queue.Queue = queue.Queue(queue_size)
     q_matte: queue.Queue = queue.Queue(queue_size)
+    finished: queue.Queue = queue.Queue()  # finished mattes, in order, back to the model step for the tracker
+    matting = stage.enabled or matte_writer is not None
 
     def put(q, item):
         while not stop.is_set():
@@ -582,9 +711,31 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
         finally:
             put(q_in, _END)
 
+    def model():
+        try:
+            k = 0
+            while (image := get(q_in)) is not _END:
+                pending = None
+                if matting:
+                    if k >= 2:  # the tracker learns the matte of frame k - 2 first (always ready by now)
+                        done = get(finished)
+                        if done is _END:
+                            return
+                        stage.matte_track(done)
+                    pending = stage.matte_begin(image)
+                if not put(q_mid, (image, pending)):
+                    return
+                k += 1
+        finally:
+            put(q_mid, _END)
+
     def encode():
-        while (image := get(q_out)) is not _END:
-            writer.write(image)
+        import numba
+
+        numba.set_num_threads(1)  # for this thread only: the compositing kernel runs here
+        while (item := get(q_out)) is not _END:
+            image, alpha = item
+            writer.write(stage.composite(image, alpha, reuse=False))
 
     def encode_matte():
         while (item := get(q_matte)) is not _END:
@@ -592,20 +743,26 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
             matte_writer.write(full_res_alpha_u8(alpha, h, w))
 
     threads = [threading.Thread(target=guarded(decode), name="livebg-decode", daemon=True),
+               threading.Thread(target=guarded(model), name="livebg-model", daemon=True),
                threading.Thread(target=guarded(encode), name="livebg-encode", daemon=True)]
     if matte_writer is not None:
         threads.append(threading.Thread(target=guarded(encode_matte), name="livebg-matte", daemon=True))
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # process-wide: restored below
     for t in threads:
         t.start()
     n = 0
     try:
         while True:
-            image = get(q_in)
-            if image is _END:
+            item = get(q_mid)
+            if item is _END:
                 break
-            alpha = stage.matte(image) if (stage.enabled or matte_writer is not None) else None
-            out = stage.composite(image, alpha, reuse=False)
-            if not put(q_out, out):
+            image, pending = item
+            alpha = None
+            if pending is not None:
+                alpha = stage.matte_end(pending)
+                finished.put(pending)
+            if not put(q_out, (image, alpha)):
                 break
             if matte_writer is not None and not put(q_matte, (alpha, image.shape[0], image.shape[1])):
                 break
@@ -620,6 +777,7 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
         put(q_matte, _END)
         for t in threads:
             t.join()
+        cv2.setNumThreads(cv_threads)
     if errors:
         raise errors[0]
     return n
@@ -632,5 +790,9 @@ def full_res_alpha_u8(alpha: np.ndarray | None, height: int, width: int) -> np.n
 
     if alpha is None:
         return np.full((height, width), 255, np.uint8)
+    if alpha.dtype != np.float32:
+        alpha = alpha.astype(np.float32)
     a = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # One saturating, rounding pass (the matte is in [0, 1], so the "Abs" does
+    # nothing): several times cheaper than scale, clip and cast as numpy steps.
+    return cv2.convertScaleAbs(a, alpha=255.0)

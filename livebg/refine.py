@@ -261,6 +261,17 @@ def drop_specks(alpha: np.ndarray, min_share: float, level: float = 0.1) -> np.n
     return alpha * lut[labels]
 
 
+@dataclass
+class MatteStep:
+    """MatteRefiner.model_step()'s result, for finish_step()."""
+
+    frame: np.ndarray
+    small: np.ndarray   # the frame at working size (the guide)
+    crop: tuple[int, int, int, int]
+    coarse: np.ndarray  # the model's matte of the crop, at working size
+    model_s: float      # seconds the model took
+
+
 class MatteRefiner:
     """Runs a matter on a tracked crop, refines the edge, smooths over time.
 
@@ -381,18 +392,57 @@ class MatteRefiner:
             part = small[ay0:ay1, ax0:ax1]
         else:
             part = frame[y0:y1, x0:x1]
-        coarse = self.matter(part)
         if self.flip:
             # The model's errors are not mirror-symmetric: averaging the crop's
             # matte with its mirror image's cancels part of them. (Mirroring
             # every other frame instead, and letting the smoothing average,
             # measured as flicker: dtSSD 1.1x naive.)
-            coarse = 0.5 * (coarse + self.matter(np.ascontiguousarray(part[:, ::-1]))[:, ::-1])
+            coarse, mirrored = self._model_and_flipped(part)
+            coarse = 0.5 * (coarse + mirrored[:, ::-1])
+        else:
+            coarse = self.matter(part)
         alpha = np.zeros((wh, ww), np.float32)
         alpha[ay0:ay1, ax0:ax1] = cv2.resize(coarse, (ax1 - ax0, ay1 - ay0), interpolation=cv2.INTER_LINEAR)
         return alpha
 
+    def use_flip_matter(self, matter) -> None:
+        """Run the mirror image's model call on ``matter``, a second instance of
+        the same model, on a helper thread while the crop's own call runs: the
+        same matte in about half the model time where there is a core to spare.
+        None goes back to one model, one call after the other. The caller owns
+        ``matter`` (and closes it after this refiner is done with it)."""
+        old = getattr(self, "_flip_helper", None)
+        self._flip_helper = None
+        if old is not None:
+            old[1].shutdown(wait=True)
+        if matter is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._flip_helper = (matter, ThreadPoolExecutor(1, thread_name_prefix="livebg-flip"))
+
+    def _model_and_flipped(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's matte of ``part`` and of its mirror image (not mirrored back)."""
+        flipped = np.ascontiguousarray(part[:, ::-1])
+        helper = getattr(self, "_flip_helper", None)
+        if helper is None:
+            return self.matter(part), self.matter(flipped)
+        flip_matter, pool = helper
+        job = pool.submit(flip_matter, flipped)
+        try:
+            coarse = self.matter(part)
+        finally:
+            mirrored = job.result()  # waited for even when the first call failed: never left running
+        return coarse, mirrored
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self.finish_step(self.model_step(frame))
+
+    def model_step(self, frame: np.ndarray) -> "MatteStep":
+        """The first half of a frame's matte: the tracker's crop and the model's
+        coarse matte of it. finish_step() does the rest (smoothing, edge, then
+        the tracker's update). Only the tracker and the model are used here and
+        only the smoother there, so one frame's model step may run while the
+        previous frame's finishing step does (see livebg.pipeline.process_file)."""
         height, width = frame.shape[:2]
         wh, ww = self.work_size(height, width)
         small = frame if (wh, ww) == (height, width) else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_AREA)
@@ -404,6 +454,18 @@ class MatteRefiner:
         crop = self.tracker.crop(width, height) if self.use_crop else full
         t0 = time.perf_counter()
         alpha = self._coarse(frame, small, crop, wh, ww)
+        return MatteStep(frame, small, crop, alpha, time.perf_counter() - t0)
+
+    def track(self, step: "MatteStep", alpha: np.ndarray) -> None:
+        """Show the tracker a finished matte (finish_step does, unless told not to)."""
+        if self.use_crop:
+            self.tracker.update(alpha, step.crop, (step.frame.shape[1], step.frame.shape[0]))
+
+    def finish_step(self, step: "MatteStep", track: bool = True) -> np.ndarray:
+        """The second half of a frame's matte, from model_step()'s result; frames
+        in order. track=False leaves the tracker's update to a later track()."""
+        frame, small, alpha = step.frame, step.small, step.coarse
+        wh, ww = alpha.shape
         t1 = time.perf_counter()
         if self.flow and self.smoother.strength > 0:
             self._follow_motion(frame, wh, ww)
@@ -421,9 +483,9 @@ class MatteRefiner:
         if not self.smooth_first:
             alpha = self.smoother(alpha)
         t4 = time.perf_counter()
-        self.timings["model"].append(t1 - t0)
+        self.timings["model"].append(step.model_s)
         self.timings["smoothing"].append((t2 - t1) + (t4 - t3))
         self.timings["edge"].append(t3 - t2)
-        if self.use_crop:
-            self.tracker.update(alpha, crop, (width, height))
+        if track:
+            self.track(step, alpha)
         return alpha

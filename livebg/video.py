@@ -67,9 +67,23 @@ class VideoReader:
     def frames(self) -> Iterator[np.ndarray]:
         """Yield every frame as BGR uint8 (H, W, 3). Raises InputError on corrupt data."""
         av = _av()
+        from av.video.reformatter import VideoReformatter
+
+        # One converter for the whole file, single-threaded: frame.to_ndarray()
+        # would set up a new one per frame, with a new pair of threads each time.
+        # (Decoding itself is threaded; the stages around it keep the cores busy.)
+        reformatter = VideoReformatter()
+        threads = {"threads": 1}
         try:
             for frame in self._container.decode(self._stream):
-                yield frame.to_ndarray(format="bgr24")
+                try:
+                    bgr = reformatter.reformat(frame, format="bgr24", **threads)
+                except TypeError:  # PyAV before 17: no threads argument (and no threads)
+                    if not threads:
+                        raise
+                    threads = {}
+                    bgr = reformatter.reformat(frame, format="bgr24")
+                yield bgr.to_ndarray()
         except (av.FFmpegError, OSError) as e:
             raise InputError(f"{self.path}: corrupt video data: {_reason(e)}") from None
 
@@ -134,7 +148,9 @@ class VideoWriter:
                 self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
                 # A keyframe (hence a fragment) every 2 s bounds what a crash can lose.
                 self._stream.options = {"crf": "20", "preset": "veryfast", "g": str(max(1, round(float(rate) * 2)))}
-                self._fmt = "bgr24"
+                # Even sizes: BGR -> yuv420p by OpenCV here (several times cheaper than
+                # FFmpeg's converter, and no less accurate), so the encoder gets its own format.
+                self._fmt = "yuv420p" if even else "bgr24"
             elif kind == "matte":
                 self._container = av.open(str(self.path), "w", format="matroska")
                 self._stream = self._container.add_stream("ffv1", rate=rate)
@@ -152,8 +168,14 @@ class VideoWriter:
         self.width, self.height = width, height
 
     def write(self, image: np.ndarray) -> None:
+        """Encode one frame: BGR uint8 (H, W, 3), or grey uint8 (H, W) for a matte."""
         av = _av()
-        frame = av.VideoFrame.from_ndarray(image, format=self._fmt)
+        if self._fmt == "yuv420p" and image.dtype == np.uint8 and image.shape == (self.height, self.width, 3):
+            import cv2
+
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_ndarray(image, format="gray" if self.kind == "matte" else "bgr24")
         frame.pts = self.frames_written
         self.frames_written += 1
         try:
