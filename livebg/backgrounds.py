@@ -179,7 +179,7 @@ class VideoBackground(Background):
 
         self.path = path
         self._damaged = False
-        self._reader = VideoReader(path)
+        self._reader = VideoReader(path, frame_threads=False)
         self._it = self._reader.frames()
         first = self._next()
         if first is None:
@@ -226,7 +226,7 @@ class VideoBackground(Background):
             self._reader.rewind()
         except InputError:
             self._reader.close()
-            self._reader = VideoReader(self.path)
+            self._reader = VideoReader(self.path, frame_threads=False)
         self._it = self._reader.frames()
 
     def close(self):

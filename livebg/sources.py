@@ -23,7 +23,7 @@ class LiveFileSource:
     def __init__(self, path: str | Path):
         from livebg.video import VideoReader
 
-        self._reader = VideoReader(path)
+        self._reader = VideoReader(path, frame_threads=False)
         self.name = f"file {Path(path).name}"
         self.fps = self._reader.fps if self._reader.fps > 0 else 30.0
         self.width, self.height = self._reader.width, self._reader.height
@@ -45,7 +45,7 @@ class LiveFileSource:
             self._reader.rewind()
         except InputError:
             self._reader.close()
-            self._reader = VideoReader(self._reader.path)
+            self._reader = VideoReader(self._reader.path, frame_threads=False)
         self._it = self._reader.frames()
 
     def _next_frame(self) -> np.ndarray:

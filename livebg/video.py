@@ -31,7 +31,7 @@ class VideoReader:
     Raises InputError when the file is missing, unreadable or has no video.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, frame_threads: bool = True):
         av = _av()
         self.path = Path(path)
         if not self.path.exists():
@@ -52,7 +52,10 @@ class VideoReader:
             self._container.close()
             raise InputError(f"{self.path} has no video stream")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"  # frame+slice threads: decoding is a big share of `process`
+        # Frame+slice threads for `process`, where decoding is a big share of the
+        # work; slice threads only for looping readers (backgrounds, a file as
+        # camera): FFmpeg's frame threads were seen to hang on a cut-off VP9 file.
+        self._stream.thread_type = "AUTO" if frame_threads else "SLICE"
         cc = self._stream.codec_context
         self.width = int(cc.width)
         self.height = int(cc.height)
