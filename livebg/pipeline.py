@@ -469,10 +469,11 @@ class LivePipeline:
             t_read = time.perf_counter()
             try:
                 image = self.source.read()
-            except Exception as e:
-                # InputError is the sources' own report; anything else (cv2.error,
-                # OSError from a driver) is a camera failing too: live output
-                # must outlive it, so it is retried the same way.
+            except (InputError, cv2.error, OSError) as e:
+                # InputError is the sources' own report; cv2.error and OSError
+                # come from the camera's driver: a camera failing too, and live
+                # output must outlive it, so it is retried the same way. Any
+                # other exception is a bug: the run stops (recording finalised).
                 if self.source_factory is None:
                     raise
                 what = str(e) if isinstance(e, InputError) else f"camera failed ({describe(e)})"
