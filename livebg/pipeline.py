@@ -157,22 +157,30 @@ class Stage:
                 log.debug("closing the second model instance: %s", close_error)
         return alpha
 
-    # matte() in two halves, for process_file: matte_begin() runs the model
-    # step of a frame while matte_end() finishes the previous one on another
-    # thread. Frames go through each half in order; the guard sees failures in
-    # frame order too (matte_end reports them). The tracker learns a finished
-    # matte through matte_track(), which the model step's thread calls before
-    # the model step of the frame after next: so the crop of frame k comes from
-    # the matte of frame k - 2 (k - 1 with matte()).
-    def matte_begin(self, image: np.ndarray) -> "PendingMatte":
+    # matte() in parts, for process_file, where the model works on frame k + 1
+    # while frame k is refined on another thread, with the very matte matte()
+    # gives: matte_guess() runs the model on frame k + 1's crop as the tracker
+    # has it before it sees frame k's matte; matte_track() then shows the
+    # tracker that matte, and matte_begin() takes the guess when the crop is
+    # still the same (it mostly is), else runs the model again. matte_end()
+    # finishes the frame (smoothing, edge) and reports model failures to the
+    # guard, in frame order.
+    def matte_guess(self, image: np.ndarray):
+        """The model on ``image`` ahead of time (None where it cannot be done)."""
+        with self._matte_lock:
+            refiner = self.refiner
+            return (refiner, refiner.guess(image)) if hasattr(refiner, "guess") else None
+
+    def matte_begin(self, image: np.ndarray, guess=None) -> "PendingMatte":
         from livebg.matting.base import check_frame
 
         check_frame(image)
         t0 = time.perf_counter()
         with self._matte_lock:
             refiner = self.refiner
+            ahead = guess[1] if guess is not None and guess[0] is refiner else None  # not after a model swap
             try:
-                return PendingMatte(refiner, refiner.model_step(image), None, time.perf_counter() - t0)
+                return PendingMatte(refiner, refiner.model_step(image, ahead), None, time.perf_counter() - t0)
             except Exception as e:  # reported by matte_end(), in frame order
                 return PendingMatte(refiner, None, e, time.perf_counter() - t0)
 
@@ -656,13 +664,13 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
     """Every frame of ``reader``, in order, through ``stage`` into ``writer``.
 
     Five threads behind bounded queues (backpressure, never a dropped frame):
-    decoding; the model step of the matte (Stage.matte_begin); its finishing
-    step (Stage.matte_end: smoothing and edge, on this thread), one frame
-    behind, so the model runs on frame k + 1 while frame k is refined;
-    compositing and video encoding; the matte's scaling to full size and its
-    encoding. With the overlap the tracker's crop for frame k comes from the
-    matte of frame k - 2 rather than k - 1 (bench/quality.py measured it the
-    same). The stages keep the cores busy between them, so each runs its
+    decoding; the model (Stage.matte_guess, matte_begin); the matte's
+    finishing step (Stage.matte_end: smoothing and edge, on this thread), so
+    the model runs on frame k + 1 while frame k is refined, on the crop the
+    tracker had before frame k, and again only when frame k's matte moves the
+    crop (the matte is the one Stage.matte() gives); compositing and video
+    encoding; the matte's scaling to full size and its encoding. The stages
+    keep the cores busy between them, so each runs its
     numeric libraries single-threaded: OpenCV's and numba's worker pools would
     only wait (spinning, on CPU) for work the other stages need the cores for.
     Returns the number of frames. Re-raises the first error from any thread.
@@ -718,12 +726,13 @@ def process_file(reader, stage: Stage, writer, matte_writer=None, progress=None,
             while (image := get(q_in)) is not _END:
                 pending = None
                 if matting:
-                    if k >= 2:  # the tracker learns the matte of frame k - 2 first (always ready by now)
+                    guess = stage.matte_guess(image)  # while frame k - 1 is being finished
+                    if k >= 1:  # the tracker learns the matte of frame k - 1 first, as in Stage.matte()
                         done = get(finished)
                         if done is _END:
                             return
                         stage.matte_track(done)
-                    pending = stage.matte_begin(image)
+                    pending = stage.matte_begin(image, guess)
                 if not put(q_mid, (image, pending)):
                     return
                 k += 1

@@ -272,6 +272,18 @@ class MatteStep:
     model_s: float      # seconds the model took
 
 
+@dataclass
+class MatteGuess:
+    """MatteRefiner.guess()'s result, for model_step()."""
+
+    frame: np.ndarray
+    small: np.ndarray
+    crop: tuple[int, int, int, int]
+    coarse: np.ndarray | None
+    error: Exception | None  # what the model raised instead
+    model_s: float
+
+
 class MatteRefiner:
     """Runs a matter on a tracked crop, refines the edge, smooths over time.
 
@@ -437,24 +449,50 @@ class MatteRefiner:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         return self.finish_step(self.model_step(frame))
 
-    def model_step(self, frame: np.ndarray) -> "MatteStep":
+    def model_step(self, frame: np.ndarray, guess: "MatteGuess | None" = None) -> "MatteStep":
         """The first half of a frame's matte: the tracker's crop and the model's
         coarse matte of it. finish_step() does the rest (smoothing, edge, then
-        the tracker's update). Only the tracker and the model are used here and
-        only the smoother there, so one frame's model step may run while the
-        previous frame's finishing step does (see livebg.pipeline.process_file)."""
+        the tracker's update). ``guess``: guess() for this frame, used when its
+        crop is the one the tracker gives now (the same model call on the same
+        pixels: the same result, already there)."""
         height, width = frame.shape[:2]
         wh, ww = self.work_size(height, width)
-        small = frame if (wh, ww) == (height, width) else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_AREA)
+        if guess is not None and guess.frame is frame:
+            small = guess.small
+        else:
+            guess = None
+            small = frame if (wh, ww) == (height, width) else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_AREA)
         full = (0, 0, width, height)
         if self.use_crop and self.tracker.needs_full_look():
             # Look at the whole frame to find where the person is, but keep
             # matting the crop: switching resolution for one frame would flicker.
             self.tracker.update(self._coarse(frame, small, full, wh, ww), full, (width, height))
         crop = self.tracker.crop(width, height) if self.use_crop else full
+        if guess is not None and guess.crop == crop:
+            if guess.error is not None:
+                raise guess.error
+            return MatteStep(frame, small, crop, guess.coarse, guess.model_s)
         t0 = time.perf_counter()
         alpha = self._coarse(frame, small, crop, wh, ww)
         return MatteStep(frame, small, crop, alpha, time.perf_counter() - t0)
+
+    def guess(self, frame: np.ndarray) -> "MatteGuess":
+        """The model's coarse matte of ``frame`` on the crop the tracker gives now,
+        before it has seen the previous frame's matte: for model_step(), which
+        uses it when that matte leaves the crop where it was (it mostly does: the
+        crop holds still while the person stays inside it). Changes nothing, so
+        it may run while the previous frame's finish_step() does (see
+        livebg.pipeline.process_file). A model failure is kept for model_step()."""
+        height, width = frame.shape[:2]
+        wh, ww = self.work_size(height, width)
+        small = frame if (wh, ww) == (height, width) else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_AREA)
+        crop = self.tracker.crop(width, height) if self.use_crop else (0, 0, width, height)
+        t0 = time.perf_counter()
+        try:
+            coarse, error = self._coarse(frame, small, crop, wh, ww), None
+        except Exception as e:
+            coarse, error = None, e
+        return MatteGuess(frame, small, crop, coarse, error, time.perf_counter() - t0)
 
     def track(self, step: "MatteStep", alpha: np.ndarray) -> None:
         """Show the tracker a finished matte (finish_step does, unless told not to)."""

@@ -115,3 +115,46 @@ def test_keep_freed_memory_is_harmless():
     assert keep_freed_memory() in (True, False)
     a = np.ones((1080, 1920), np.float32)
     assert float(a.sum()) == 1080 * 1920
+
+
+def test_process_file_gives_the_mattes_of_one_frame_after_another(tmp_path):
+    """The model runs on the next frame while this one is refined, on a guessed
+    crop: where the guess is wrong it runs again, so every matte is the one
+    Stage.matte() gives frame by frame (a fast sideways move makes the crop jump)."""
+    from livebg.backgrounds import open_background
+    from livebg.pipeline import process_file
+
+    frames, _ = person_frames(40, amplitude=250)
+    path = write_clip(tmp_path / "in.mp4", frames, fps=30)
+    r = VideoReader(path)
+    decoded = list(r.frames())
+    r.close()
+
+    def stage():
+        return Stage(open_named("mediapipe-selfie"), open_background("color:#00ff00"))
+
+    one = stage()
+    try:
+        expected = [full_res_alpha_u8(one.matte(f), 720, 1280) for f in decoded]
+        moves_one_by_one = one.refiner.tracker.moves
+    finally:
+        one.close()
+    assert moves_one_by_one >= 2  # the crop did move: guesses were wrong sometimes
+
+    two = stage()
+    two.set_flip_matter(open_named("mediapipe-selfie"))
+    reader = VideoReader(path)
+    writer = VideoWriter(tmp_path / "out.mp4", 1280, 720, 30)
+    mw = VideoWriter(tmp_path / "m.mkv", 1280, 720, 30, kind="matte")
+    try:
+        assert process_file(reader, two, writer, mw) == 40
+    finally:
+        reader.close()
+        writer.close()
+        mw.close()
+        moves = two.refiner.tracker.moves
+        two.close()
+    with av.open(str(tmp_path / "m.mkv")) as c:
+        got = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    assert len(got) == 40 and moves >= moves_one_by_one - 1  # (the last matte is not shown to the tracker)
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected))
