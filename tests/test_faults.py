@@ -153,13 +153,16 @@ def selfie():
 
 class Unpluggable:
     """A camera that can be unplugged and plugged back in: a video file played
-    live; while unplugged, reading fails and reopening fails, as with OpenCV."""
+    live; while unplugged, reading fails and reopening fails, as with OpenCV.
+    ``crash(n)`` picks reads whose driver raises cv2.error instead."""
 
-    def __init__(self, clip):
+    def __init__(self, clip, crash=None):
         self.clip = clip
         self.plugged = threading.Event()
         self.plugged.set()
         self.opens = []  # monotonic time of every attempt to open it
+        self.crash = crash  # reads (counted over every opening) whose driver raises cv2.error
+        self.reads = 0
 
     def open(self):  # the pipeline's source_factory
         self.opens.append(time.monotonic())
@@ -178,6 +181,9 @@ class _Camera:
     def read(self):
         if not self.owner.plugged.is_set():
             raise InputError("camera 0 stopped delivering frames")
+        n, self.owner.reads = self.owner.reads, self.owner.reads + 1
+        if self.owner.crash is not None and self.owner.crash(n):
+            raise cv2.error("OpenCV(4.x) cap_v4l.cpp: (-2:Unspecified error) VIDIOC_DQBUF: No such device")
         return self.file.read()
 
     def close(self):
@@ -224,41 +230,10 @@ def test_camera_unplugged_mid_stream_comes_back_by_itself(clip, running, events)
     assert any(k == "error" and "stopped delivering frames" in m for k, m in events.got)
 
 
-class CrashingCamera:
-    """A camera whose driver raises an OpenCV error (not livebg's InputError)
-    on the reads ``fail(n)`` picks, n counting reads over every opening.
-    Test double: a real camera cannot be made to fail on demand here."""
-
-    def __init__(self, clip, fail):
-        self.clip, self.fail, self.reads, self.opens = clip, fail, 0, 0
-
-    def open(self):
-        self.opens += 1
-        return _CrashingRead(self)
-
-
-class _CrashingRead:
-    name = "camera 0"
-
-    def __init__(self, owner):
-        self.owner = owner
-        self.file = LiveFileSource(owner.clip)
-
-    def read(self):
-        n = self.owner.reads
-        self.owner.reads += 1
-        if self.owner.fail(n):
-            raise cv2.error("OpenCV(4.x) cap_v4l.cpp: (-2:Unspecified error) VIDIOC_DQBUF: No such device")
-        return self.file.read()
-
-    def close(self):
-        self.file.close()
-
-
 def test_camera_raising_a_driver_error_is_retried_not_fatal(clip, running, events):
     """cv2.error from the camera is a camera failure like any other: the
     output goes on, livebg reopens the camera and carries on by itself."""
-    cam = CrashingCamera(clip, fail=lambda n: n == 45)
+    cam = Unpluggable(clip, crash=lambda n: n == 45)
     sink = TimedSink()
     stage = Stage(selfie(), open_background("color:#ff0000"))
     p = running(cam.open(), stage, [sink], source_factory=cam.open, on_event=events)
@@ -268,7 +243,7 @@ def test_camera_raising_a_driver_error_is_retried_not_fatal(clip, running, event
     rows = sink.rows[start:]
     assert_steady(np.array([r[0] for r in rows]))
     assert p._error is None and p.source_state == "running"
-    assert p.stats.source_failures == 1 and cam.opens == 2
+    assert p.stats.source_failures == 1 and len(cam.opens) == 2
     said = [m for k, m in events.got if k == "error"]
     assert len(said) == 1 and said[0].startswith("camera failed (error: OpenCV") and said[0].endswith("; retrying")
 
