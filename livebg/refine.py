@@ -231,6 +231,11 @@ def refine_edge(guide_bgr: np.ndarray, alpha: np.ndarray, radius: int = 4, eps: 
     mask's blurry confidence ramp becomes an edge that sits on the picture's
     edge. (The guided filter alone only fixes what lies within its radius,
     and leaves the local mean on flat regions beside the edge.)"""
+    if fast:
+        from livebg import guided
+
+        if guided.supported(guide_bgr, alpha, radius):  # the same steps as one numba kernel, 4x cheaper
+            return guided.refine_edge_fast(guide_bgr, alpha, radius, eps, sharpen, post_sharpen)
     if sharpen != 1.0:
         alpha = np.clip((alpha - 0.5) * sharpen + 0.5, 0.0, 1.0)
     if fast and guide_bgr.ndim == 3:
@@ -249,10 +254,12 @@ def drop_specks(alpha: np.ndarray, min_share: float, level: float = 0.1) -> np.n
     specks come and go from frame to frame, which a viewer sees as flicker.
     A raised hand is a separate region too, but far larger than the share."""
     mask = (alpha > level).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    # Labels alone first (a fifth of the cost with statistics): most frames
+    # have one region, or none, and need no more.
+    n, labels = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
     if n <= 2:
         return alpha
-    areas = stats[1:, cv2.CC_STAT_AREA]
+    areas = np.bincount(labels.ravel(), minlength=n)[1:]
     small = np.flatnonzero(areas < min_share * areas.max()) + 1
     if small.size == 0:
         return alpha
@@ -434,6 +441,12 @@ class MatteRefiner:
 
     def _model_and_flipped(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The model's matte of ``part`` and of its mirror image (not mirrored back)."""
+        size = getattr(self.matter, "input_size", None)
+        if size:
+            # Scaled to the model's input once, for both calls: INTER_AREA is
+            # mirror-symmetric (the same bytes as scaling the mirrored crop),
+            # and the model's own scaling to the size it already has is a copy.
+            part = cv2.resize(part, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)
         flipped = np.ascontiguousarray(part[:, ::-1])
         helper = self._flip_helper
         if helper is None:
