@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from synth import SHARED, background, make_clip, portraits  # noqa: E402
 
 from livebg import metrics  # noqa: E402
-from livebg.matting import open_named  # noqa: E402
+from livebg.matting import open_default  # noqa: E402
 from livebg.refine import MatteRefiner  # noqa: E402
 
 W, H = 1280, 720
@@ -159,7 +159,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality"), help="output path without suffix")
     args = ap.parse_args()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
-    matter = open_named("mediapipe-selfie")
+    matter, _ = open_default()  # livebg's default model: MediaPipe's selfie network, on ONNX Runtime
     which = [0, 2, 3, 6, 9] if args.quick else list(range(len(portraits())))
     t0 = time.time()
     results = {"sway": run_clips(matter, "sway", which)}
@@ -171,7 +171,7 @@ def main() -> int:
     n = len(which)
     lines = ["## Matte quality (bench/quality.py)", "",
              f"{n} synthetic 1280x720 clips of 60 frames, one per evaluation portrait (3 hand-made mattes, "
-             "12 P3M-Net mattes), still then moving, sensor noise, H.264; MediaPipe selfie model. "
+             f"12 P3M-Net mattes), still then moving, sensor noise, H.264; MediaPipe selfie model ({matter.name}). "
              "MAD and MSE x1e3, Grad and Conn /1e3 (every 4th frame), dtSSD x1e2; lower is better.", ""]
     lines += table(results["sway"], "Leaning side to side (up to 9 px a frame)")
     if "fast" in results:

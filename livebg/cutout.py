@@ -365,7 +365,7 @@ class StillMatter:
     DOUBT = 1.0
 
     def __init__(self, model: str = "auto", provider: str = "auto", offline: bool = False):
-        from livebg.matting import FALLBACK, open_named
+        from livebg.matting import open_default, open_named
 
         model = model or "auto"
         if model == "auto":
@@ -375,9 +375,9 @@ class StillMatter:
                 self._matter = open_named("modnet", provider, offline=True)
                 self.why = f"modnet (present) at its reference size, on {self._matter.runtime}"
             else:
-                self._matter = open_named(FALLBACK, provider, offline)
+                self._matter, not_first = open_default(provider, offline)
                 self.why = (f"{self._matter.name} with edge refinement (MODNet is not present; "
-                            f"get it with: livebg models fetch modnet)")
+                            f"get it with: livebg models fetch modnet){'; ' + not_first if not_first else ''}")
         else:
             self._matter = open_named(model, provider, offline)
             self.why = f"{self._matter.name} as asked, on {self._matter.runtime}"

@@ -27,7 +27,7 @@ from livebg.errors import LivebgError, ModelError
 log = logging.getLogger("livebg")
 
 #: Best first: when a model keeps failing, livebg moves to the next one.
-FALLBACK_CHAIN = ("modnet", "mediapipe-selfie", "mediapipe-selfie-landscape")
+FALLBACK_CHAIN = ("modnet", "mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape")
 
 
 def describe(exc: BaseException) -> str:
@@ -41,7 +41,7 @@ def fallback_names(current: str, tried=()) -> list[str]:
     """The models to try, in order, after ``current`` failed.
 
     A model of the chain falls back to the ones after it; any other model
-    (a file, the ONNX selfie model) to the chain after MODNet, since MODNet
+    (a file) to the chain after MODNet, since MODNet
     is the slow one and a failing custom model says nothing about speed.
     """
     chain = list(FALLBACK_CHAIN)

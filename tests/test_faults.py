@@ -464,11 +464,13 @@ def test_process_with_no_model_left_stops_with_a_clear_error(short_clip, tmp_pat
 
 
 def test_fallback_chain():
-    assert fallback_names("modnet") == ["mediapipe-selfie", "mediapipe-selfie-landscape"]
+    # The selfie model on ONNX Runtime (the default), then the same model through MediaPipe.
+    assert fallback_names("modnet") == ["mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape"]
+    assert fallback_names("mediapipe-selfie-onnx") == ["mediapipe-selfie", "mediapipe-selfie-landscape"]
     assert fallback_names("mediapipe-selfie") == ["mediapipe-selfie-landscape"]
     assert fallback_names("mediapipe-selfie-landscape") == []
-    assert fallback_names("my-own-model") == ["mediapipe-selfie", "mediapipe-selfie-landscape"]
-    assert fallback_names("mediapipe-selfie-onnx", tried={"mediapipe-selfie"}) == ["mediapipe-selfie-landscape"]
+    assert fallback_names("my-own-model") == ["mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape"]
+    assert fallback_names("modnet", tried={"mediapipe-selfie-onnx"}) == ["mediapipe-selfie", "mediapipe-selfie-landscape"]
     assert MattingGuard().threshold == 3
 
 

@@ -99,6 +99,9 @@ def test_tflite_and_onnx_selfie_agree(matter_for):
     a = matter_for("mediapipe-selfie")(image)
     b = matter_for("mediapipe-selfie-onnx")(image)
     assert ((a > 0.5) == (b > 0.5)).mean() > 0.99
+    # Given the same 256x256 input they are the same to float rounding, which is
+    # why the ONNX export can be the default without changing livebg's mattes.
+    assert np.abs(a - b).max() < 1e-3
 
 
 # ---------------------------------------------------------------- MODNet code path (random-weight proxy)
@@ -171,16 +174,33 @@ def test_modnet_proxy_contract(matter_for):
 
 # ---------------------------------------------------------------- auto
 
-def test_auto_without_modnet_picks_mediapipe_selfie():
+def test_auto_without_modnet_picks_the_selfie_model_on_onnx_runtime():
     assert not (MODELS / "modnet_photographic_portrait_matting.onnx").exists()
     m, why = open_matter("auto")
     try:
-        assert m.name == "mediapipe-selfie"
-        assert "MODNet is not present" in why and "mediapipe-selfie" in why
+        assert m.name == "mediapipe-selfie-onnx" and isinstance(m, SelfieOnnx)
+        assert "MODNet is not present" in why and "mediapipe-selfie-onnx" in why
         image, _ = _load(*P3M[0])
         assert m(image).shape == (256, 256)
     finally:
         m.close()
+
+
+def test_auto_falls_back_to_the_tflite_when_the_onnx_export_cannot_be_had(tmp_path, monkeypatch):
+    """Only the .tflite here, and offline: the same model through MediaPipe, and the reason."""
+    (tmp_path / "selfie_segmentation.tflite").write_bytes((MODELS / "selfie_segmentation.tflite").read_bytes())
+    monkeypatch.setenv("LIVEBG_MODEL_DIR", str(tmp_path))
+    m, why = open_matter("auto", offline=True)
+    try:
+        assert m.name == "mediapipe-selfie" and "mediapipe" in m.runtime
+        assert "mediapipe-selfie-onnx is not available" in why
+        image, _ = _load(*P3M[0])
+        assert m(image).shape == (256, 256)
+    finally:
+        m.close()
+    (tmp_path / "selfie_segmentation.tflite").unlink()
+    with pytest.raises(ModelError, match="selfie_segmentation.tflite"):
+        open_matter("auto", offline=True)
 
 
 def test_named_model_reason():

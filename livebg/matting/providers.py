@@ -49,8 +49,13 @@ def choose_providers(requested: str, available: list[str]) -> list[str]:
     return [full] if full == "CPUExecutionProvider" else [full, "CPUExecutionProvider"]
 
 
-def create_session(path: str, requested: str = "auto"):
+def create_session(path: str, requested: str = "auto", threads: int | None = None):
     """An InferenceSession on the best provider that really starts.
+
+    threads: ONNX Runtime's intra-op threads (default: one per core). Where
+    other stages keep the cores busy (``livebg process`` runs two model
+    instances beside decoding, edge finishing and encoding), 1 is cheaper:
+    the per-call hand-over to worker threads is pure overhead then.
 
     Returns (session, provider_in_use). Raises DeviceError when an explicitly
     requested provider could not start (onnxruntime fell back to the CPU).
@@ -61,7 +66,8 @@ def create_session(path: str, requested: str = "auto"):
 
     wanted = choose_providers(requested, ort.get_available_providers())
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    opts.intra_op_num_threads = max(1, threads or os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 4
     # ONNX Runtime's threads spin between runs by default; live, that takes the
