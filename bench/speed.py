@@ -16,6 +16,10 @@ process   `livebg process` on a 10 s 720p clip (default model, H.264 out plus
 kernel    the fused numba compositing kernel against the best OpenCV sequence
           for the same effect (matte scaled up bilinearly, blend, uint8 out),
           at 720p and 1080p.
+edge      the matte's edge step (contrast, fast colour guided filter,
+          contrast) at the 640x360 working size: the numba kernel
+          (livebg.guided) against the same steps as NumPy/OpenCV calls, both
+          single-threaded, as the matting thread runs them.
 live      `livebg run` with the clip as camera for --seconds (default 60) to
           the virtual camera (pyvirtualcam's real backend, the kernel device
           emulated as in the tests): output rate, repeated frames, latency,
@@ -240,9 +244,36 @@ def section_startup(tmp: Path, clip: Path) -> dict:
     return {"cold_s": runs[0], "warm_s": runs[1]}
 
 
+def section_edge() -> dict:
+    """The edge kernel against the NumPy/OpenCV steps it replaces, on a real frame."""
+    from livebg import guided
+    from livebg.refine import refine_edge
+
+    p = {q.name: q for q in portraits()}["p_514ca06a"]
+    frames, trues = make_clip(p, background(2, 1280, 720), n=1, still=1)
+    small = cv2.resize(frames[0], (640, 360), interpolation=cv2.INTER_AREA)
+    coarse = cv2.GaussianBlur(cv2.resize(trues[0], (640, 360), interpolation=cv2.INTER_AREA), (0, 0), 4)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    supported = guided.supported
+    try:
+        def numpy_path():
+            guided.supported = lambda *a: False
+            try:
+                return refine_edge(small, coarse, fast=True)
+            finally:
+                guided.supported = supported
+
+        ms = timeit({"numpy": numpy_path, "numba": lambda: refine_edge(small, coarse, fast=True)})
+    finally:
+        cv2.setNumThreads(threads)
+    diff = float(np.abs(numpy_path() - refine_edge(small, coarse, fast=True)).max())
+    return {"numpy_ms": ms["numpy"], "numba_ms": ms["numba"], "ratio": ms["numba"] / ms["numpy"], "max_diff": diff}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
-    ap.add_argument("--only", default="process,kernel,live,modnet,startup")
+    ap.add_argument("--only", default="process,kernel,edge,live,modnet,startup")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
@@ -257,6 +288,9 @@ def main() -> int:
         if "kernel" in only:
             res["kernel"] = section_kernel()
             print(json.dumps(res["kernel"]), file=sys.stderr)
+        if "edge" in only:
+            res["edge"] = section_edge()
+            print(json.dumps(res["edge"]), file=sys.stderr)
         if "process" in only:
             res["process"] = section_process(tmp, clip, args.runs)
             print(json.dumps(res["process"]), file=sys.stderr)
@@ -296,6 +330,10 @@ def report(res: dict) -> str:
             lines.append(f"| the same {k}, OpenCV with an 8-bit alpha (less accurate: off by up to "
                          f"{v['opencv_8bit_vs_reference']}) (ms) | {v['opencv_8bit_ms']:.2f} | {v['numba_ms']:.2f} "
                          f"| {v['ratio_8bit']:.2f}x | |")
+    if "edge" in res:
+        e = res["edge"]
+        lines.append(f"| matte edge step, 640x360, one thread (ms) | NumPy/OpenCV {e['numpy_ms']:.2f} | numba "
+                     f"{e['numba_ms']:.2f} | {e['ratio']:.2f}x | |")
     if "live" in res:
         lv = res["live"]
         lines.append(f"| `livebg run` {lv['seconds']:.0f} s to the virtual camera: fps / repeated / latency p95 | 30 "
