@@ -1,24 +1,26 @@
-"""The edge step of the matte (contrast, fast colour guided filter, contrast) as one numba kernel.
+"""The edge step of the matte (contrast, fast colour guided filter, contrast) in numba.
 
 :func:`livebg.refine.refine_edge` with ``fast=True`` is this, written as
 NumPy/OpenCV calls: about 25 full passes over 640x360 planes (two resizes,
 thirteen box filters, the 3x3 solve as whole-array arithmetic, a four-channel
 upscale, the final dot product and two clips), each allocating its result.
-Here the same arithmetic runs in a handful of passes over small buffers:
+Here the same arithmetic runs in three numba passes over small buffers, with
+OpenCV's SIMD box filter (faster than a numba one here) in between:
 
 1. the contrast step and the 2x2 averaging of the guide and the matte to half
    size, with the nine products the filter needs, in one pass;
-2. the box means (BORDER_REFLECT, as cv2.boxFilter) of those thirteen planes,
-   separably, and the 3x3 solve for the linear coefficients per pixel;
+2. the box means (BORDER_REFLECT) of those thirteen planes, then the 3x3
+   solve for the linear coefficients per pixel, in one pass;
 3. the box means of the four coefficient planes;
 4. at working size: the coefficients scaled up bilinearly (cv2.resize's
    INTER_LINEAR taps for exactly 2x), applied to the full-size guide,
    clipped, and the second contrast step, in one pass.
 
 It differs from the NumPy version only in not rounding the half-size guide to
-8 bits (tests/test_guided.py holds the two within 2e-3). Single-threaded on
-purpose: it runs on the matting thread beside other busy threads, and a 640x360
-matte takes about 2 ms, against 11 ms for the NumPy version.
+8 bits (at most 3e-3 apart on a real frame; tests/test_guided.py). Single-
+threaded on purpose: it runs on the matting thread beside other busy threads.
+A 640x360 matte takes 2.5 to 2.9 ms here, the NumPy version 6 to 11 ms
+(`python bench/speed.py --only edge`).
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def _apply(guide, cm, post, out):
 
 def supported(guide: np.ndarray, alpha: np.ndarray, radius: int) -> bool:
     """True when :func:`refine_edge_fast` applies: a BGR uint8 guide and a matte
-    of the same even size (at the working sizes livebg uses, always), larger
+    of the same even size (the usual working sizes are: 640x360, 480x360), larger
     than the filter's window at half size."""
     h, w = alpha.shape[:2]
     r = max(1, radius // 2)

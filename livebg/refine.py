@@ -234,7 +234,7 @@ def refine_edge(guide_bgr: np.ndarray, alpha: np.ndarray, radius: int = 4, eps: 
     if fast:
         from livebg import guided
 
-        if guided.supported(guide_bgr, alpha, radius):  # the same steps as one numba kernel, 4x cheaper
+        if guided.supported(guide_bgr, alpha, radius):  # the same steps in numba, 2-4x cheaper
             return guided.refine_edge_fast(guide_bgr, alpha, radius, eps, sharpen, post_sharpen)
     if sharpen != 1.0:
         alpha = np.clip((alpha - 0.5) * sharpen + 0.5, 0.0, 1.0)
