@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 from numba import njit
 
@@ -179,8 +180,6 @@ def refine_edge_fast(guide: np.ndarray, alpha: np.ndarray, radius: int, eps: flo
                      post_sharpen: float) -> np.ndarray:
     """refine_edge(..., fast=True) in one kernel (see the module's docstring);
     ``radius`` is at working size, as there (the filter runs at half size)."""
-    import cv2
-
     alpha = np.ascontiguousarray(alpha, dtype=np.float32)
     guide = np.ascontiguousarray(guide)
     h, w = alpha.shape

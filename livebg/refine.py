@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from livebg import guided
+
 
 class TemporalSmoother:
     """Motion-gated exponential smoothing.
@@ -232,8 +234,6 @@ def refine_edge(guide_bgr: np.ndarray, alpha: np.ndarray, radius: int = 4, eps: 
     edge. (The guided filter alone only fixes what lies within its radius,
     and leaves the local mean on flat regions beside the edge.)"""
     if fast:
-        from livebg import guided
-
         if guided.supported(guide_bgr, alpha, radius):  # the same steps in numba, 2-4x cheaper
             return guided.refine_edge_fast(guide_bgr, alpha, radius, eps, sharpen, post_sharpen)
     if sharpen != 1.0:
