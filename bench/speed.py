@@ -16,6 +16,12 @@ process   `livebg process` on a 10 s 720p clip (default model, H.264 out plus
 kernel    the fused numba compositing kernel against the best OpenCV sequence
           for the same effect (matte scaled up bilinearly, blend, uint8 out),
           at 720p and 1080p.
+parts     what the default's choices save, each against the alternative in the
+          same run: the selfie model per call (CPU ms, one calling thread) as
+          its ONNX export on ONNX Runtime and as the .tflite through
+          MediaPipe; the whole `livebg process` command on a 5-frame clip
+          with each (start-up dominates); the FFV1 matte encoder per 720p
+          frame (CPU ms) with FFmpeg's default threads and with one.
 edge      the matte's edge step (contrast, fast colour guided filter,
           contrast) at the 640x360 working size: the numba kernel
           (livebg.guided) against the same steps as NumPy/OpenCV calls, both
@@ -244,6 +250,73 @@ def section_startup(tmp: Path, clip: Path) -> dict:
     return {"cold_s": runs[0], "warm_s": runs[1]}
 
 
+def _cpu_ms(fn, n: int = 100) -> float:
+    """Median CPU milliseconds of the whole process per call, over blocks of 10."""
+    fn()
+    blocks = []
+    for _ in range(n // 10):
+        t = time.process_time()
+        for _ in range(10):
+            fn()
+        blocks.append((time.process_time() - t) * 100)
+    return statistics.median(blocks)
+
+
+def section_parts(tmp: Path, clip: Path) -> dict:
+    import av
+
+    from livebg.matting import open_named
+    from livebg.video import VideoWriter
+
+    p = {q.name: q for q in portraits()}["p_514ca06a"]
+    frames, trues = make_clip(p, background(2, 1280, 720), n=5, still=5)
+    small = cv2.resize(frames[0], (640, 360), interpolation=cv2.INTER_AREA)
+    crop = np.ascontiguousarray(small[:, 140:500])  # about the tracked crop's size
+    res = {}
+    for name in ("mediapipe-selfie-onnx", "mediapipe-selfie"):
+        m = open_named(name, offline=True)
+        try:
+            res[name] = {"cpu_ms_per_call": _cpu_ms(lambda: m(crop))}
+        finally:
+            m.close()
+    short = tmp / "short.mp4"
+    with VideoWriter(short, 1280, 720, 30) as w:
+        for f in frames:
+            w.write(f)
+    bg_path = SHARED / "backgrounds" / "beach.png"
+    for name in ("mediapipe-selfie-onnx", "mediapipe-selfie"):
+        walls = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "livebg", "process", str(short), "-o", str(tmp / "short-out.mp4"),
+                            "--background", str(bg_path), "--matte-out", str(tmp / "short-out.mkv"),
+                            "--model", name], check=True, capture_output=True)
+            walls.append(time.perf_counter() - t)
+        res[name]["process_5_frames_s"] = statistics.median(walls)
+    mattes = [(np.clip(t, 0, 1) * 255).astype(np.uint8) for t in trues]
+
+    def ffv1(threads):
+        buf = tmp / f"matte-{threads}.mkv"
+        t = time.process_time()
+        with av.open(str(buf), "w", format="matroska") as c:
+            st = c.add_stream("ffv1", rate=30)
+            st.width, st.height, st.pix_fmt = 1280, 720, "gray"
+            if threads:
+                st.codec_context.thread_count = threads
+            for i in range(60):
+                vf = av.VideoFrame.from_ndarray(mattes[i % len(mattes)], format="gray")
+                vf.pts = i
+                for pkt in st.encode(vf):
+                    c.mux(pkt)
+            for pkt in st.encode(None):
+                c.mux(pkt)
+        return (time.process_time() - t) / 60 * 1000
+
+    res["ffv1_cpu_ms"] = {"default_threads": statistics.median(ffv1(0) for _ in range(3)),
+                          "one_thread": statistics.median(ffv1(1) for _ in range(3))}
+    return res
+
+
 def section_edge() -> dict:
     """The edge kernel against the NumPy/OpenCV steps it replaces, on a real frame."""
     from livebg import guided
@@ -273,7 +346,7 @@ def section_edge() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
-    ap.add_argument("--only", default="process,kernel,edge,live,modnet,startup")
+    ap.add_argument("--only", default="process,kernel,edge,parts,live,modnet,startup")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
@@ -288,6 +361,9 @@ def main() -> int:
         if "kernel" in only:
             res["kernel"] = section_kernel()
             print(json.dumps(res["kernel"]), file=sys.stderr)
+        if "parts" in only:
+            res["parts"] = section_parts(tmp, clip)
+            print(json.dumps(res["parts"]), file=sys.stderr)
         if "edge" in only:
             res["edge"] = section_edge()
             print(json.dumps(res["edge"]), file=sys.stderr)
@@ -334,6 +410,18 @@ def report(res: dict) -> str:
         e = res["edge"]
         lines.append(f"| matte edge step, 640x360, one thread (ms) | NumPy/OpenCV {e['numpy_ms']:.2f} | numba "
                      f"{e['numba_ms']:.2f} | {e['ratio']:.2f}x | |")
+    if "parts" in res:
+        pa = res["parts"]
+        onnx, mp = pa["mediapipe-selfie-onnx"], pa["mediapipe-selfie"]
+        lines.append(f"| selfie model per call, CPU (ms) | .tflite through MediaPipe {mp['cpu_ms_per_call']:.1f} | "
+                     f"ONNX Runtime, one thread {onnx['cpu_ms_per_call']:.1f} | "
+                     f"{onnx['cpu_ms_per_call'] / mp['cpu_ms_per_call']:.2f}x | |")
+        lines.append(f"| `livebg process` on a 5-frame clip, whole command (s) | with the .tflite "
+                     f"{mp['process_5_frames_s']:.2f} | {onnx['process_5_frames_s']:.2f} | "
+                     f"{onnx['process_5_frames_s'] / mp['process_5_frames_s']:.2f}x | |")
+        f = pa["ffv1_cpu_ms"]
+        lines.append(f"| FFV1 matte, 720p, CPU per frame (ms) | FFmpeg's default threads {f['default_threads']:.1f} | "
+                     f"one thread {f['one_thread']:.1f} | {f['one_thread'] / f['default_threads']:.2f}x | |")
     if "live" in res:
         lv = res["live"]
         lines.append(f"| `livebg run` {lv['seconds']:.0f} s to the virtual camera: fps / repeated / latency p95 | 30 "

@@ -158,9 +158,9 @@ class VideoWriter:
                 self._container = av.open(str(self.path), "w", format="matroska")
                 self._stream = self._container.add_stream("ffv1", rate=rate)
                 self._stream.pix_fmt = "gray"
-                # One thread: FFmpeg's slice threads cost a third more CPU on a
-                # matte (7.0 against 5.3 ms a 720p frame here), and the matte is
-                # encoded on a thread of its own anyway.
+                # One thread: FFmpeg's threads cost half as much CPU again on a
+                # matte (7.1 against 4.7 ms a 720p frame, bench/speed.py --only
+                # parts), and the matte is encoded on a thread of its own anyway.
                 self._stream.codec_context.thread_count = 1
                 self._fmt = "gray"
             else:

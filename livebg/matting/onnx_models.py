@@ -85,9 +85,9 @@ class ModNet:
 class SelfieOnnx:
     """The square MediaPipe selfie model exported to ONNX (256x256, RGB in [0, 1]).
 
-    The same network as the .tflite MediaPipe runs (its masks agree to 1e-5),
-    about twice as cheap per call on a CPU through ONNX Runtime as through
-    MediaPipe's Tasks graph, and without MediaPipe's import at start-up: so
+    The same network as the .tflite MediaPipe runs (its masks agree to 1e-5);
+    through ONNX Runtime a call costs about two thirds of the CPU it costs
+    through MediaPipe's Tasks graph, and start-up skips MediaPipe's import: so
     it is the default model (see livebg.matting.DEFAULT_MODELS).
 
     One ONNX Runtime thread per call by default: the network is small, so
