@@ -53,10 +53,11 @@ def main(argv=None) -> int:
     shared = Path(args.shared).resolve()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(shared / "models"))
     sys.path.insert(0, str(ROOT))
-    from livebg.cutout import BackgroundMaker, Options, StillMatter, compose, read_image
+    from livebg.backgrounds import open_background
+    from livebg.stills import Options, StillMatter, compose, read_image
 
     matter = StillMatter(offline=True)
-    white = BackgroundMaker("white")
+    white = open_background("white", still=True)
     rows = []
     cw, ch = CELL
     for i, name in enumerate(args.portraits):

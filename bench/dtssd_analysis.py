@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from synth import SHARED, background, make_clip, motion, portraits  # noqa: E402
 
 from livebg import metrics  # noqa: E402
-from livebg.matting import open_default  # noqa: E402
-from livebg.refine import MatteRefiner  # noqa: E402
+from livebg.matting import open_named  # noqa: E402
+from livebg.refine import CropRefiner  # noqa: E402
 
 W, H = 1280, 720
 STILL = 20
@@ -58,14 +58,14 @@ def up(a: np.ndarray) -> np.ndarray:
 
 def main() -> int:
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
-    matter, _ = open_default()
+    matter = open_named("mediapipe-selfie-onnx")
     t0 = time.time()
     rows = []
     for i, p in enumerate(portraits()):
         frames, trues = make_clip(p, background(i, W, H), seed=i, kind="sway")
-        naive_ref, live_ref = MatteRefiner.naive(matter), MatteRefiner(matter)
-        naive = [up(naive_ref(f)) for f in frames]
-        live = [up(live_ref(f)) for f in frames]
+        naive_ref, live_ref = CropRefiner.naive(matter), CropRefiner(matter)
+        naive = [up(naive_ref(f).alpha.alpha) for f in frames]
+        live = [up(live_ref(f).alpha.alpha) for f in frames]
         last_still = placement(p, STILL - 1)
         rigid = live[:STILL] + [
             cv2.warpAffine(live[STILL - 1], (placement(p, t) @ np.linalg.inv(last_still))[:2], (W, H),

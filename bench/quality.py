@@ -10,7 +10,7 @@ noise, H.264-compressed. Every frame's true alpha is known.
 
 - naive: the MediaPipe selfie model on the whole frame squeezed to 256x256,
   alpha upsampled bilinearly, no smoothing (what most tools do);
-- livebg: the default pipeline (livebg.refine.MatteRefiner), scaled to the
+- livebg: the default pipeline (livebg.refine.CropRefiner), scaled to the
   frame as the compositor scales it;
 - floor: the *true* matte reduced to the model's 256x256 and scaled back: no
   256x256 segmentation can do better than this on fine hair.
@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from synth import SHARED, background, make_clip, portraits  # noqa: E402
 
 from livebg import metrics  # noqa: E402
-from livebg.matting import open_default  # noqa: E402
-from livebg.refine import MatteRefiner  # noqa: E402
+from livebg.matting import open_named  # noqa: E402
+from livebg.refine import CropRefiner  # noqa: E402
 
 W, H = 1280, 720
 HEAVY_EVERY = 4  # Grad and Conn cost 30-150 ms a frame at 720p: every 4th frame
@@ -69,11 +69,11 @@ def run_clips(matter, kind: str, which: list[int]) -> dict:
         p = ps[i]
         frames, trues = make_clip(p, background(i, W, H), seed=i, kind=kind)
         for name in ("naive", "livebg"):
-            ref = MatteRefiner.naive(matter) if name == "naive" else MatteRefiner(matter)
+            ref = CropRefiner.naive(matter) if name == "naive" else CropRefiner(matter)
             preds = []
             for f in frames:
                 t = time.perf_counter()
-                a = ref(f)
+                a = ref(f).alpha
                 ms[name].append((time.perf_counter() - t) * 1000)
                 preds.append(a if a.shape == (H, W) else cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR))
             out[name].append(evaluate(preds, trues) | {"clip": p.name})
@@ -94,8 +94,8 @@ def flicker(matter, limit: int | None = None) -> dict:
     greys = [cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.0) for f in frames]
     result = {}
     for name in ("naive", "livebg"):
-        ref = MatteRefiner.naive(matter, work_height=h) if name == "naive" else MatteRefiner(matter)
-        alphas = [cv2.resize(ref(f), (w, h), interpolation=cv2.INTER_LINEAR) for f in frames]
+        ref = CropRefiner.naive(matter, work_height=h) if name == "naive" else CropRefiner(matter)
+        alphas = [cv2.resize(ref(f).alpha, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames]
         vals = []
         for k in range(1, len(frames)):
             static = np.abs(greys[k] - greys[k - 1]) < 2.0
@@ -140,9 +140,9 @@ def edge_picture(matter, path: Path) -> None:
     x0 = max(0, min(W - side, left - side // 3))
     tiles = []
     for name in ("naive", "livebg"):
-        ref = MatteRefiner.naive(matter) if name == "naive" else MatteRefiner(matter)
+        ref = CropRefiner.naive(matter) if name == "naive" else CropRefiner(matter)
         for f in frames:
-            a = ref(f)
+            a = ref(f).alpha
         out = composite(frames[-1], a, new_bg)
         crop = cv2.resize(out[y0:y0 + side, x0:x0 + side], None, fx=1.6, fy=1.6, interpolation=cv2.INTER_CUBIC)
         for color, width in (((255, 255, 255), 4), ((0, 0, 0), 2)):
@@ -159,7 +159,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality"), help="output path without suffix")
     args = ap.parse_args()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
-    matter, _ = open_default()  # livebg's default model: MediaPipe's selfie network, on ONNX Runtime
+    matter = open_named("mediapipe-selfie-onnx")  # livebg's default model: MediaPipe's selfie network, on ONNX Runtime
     which = [0, 2, 3, 6, 9] if args.quick else list(range(len(portraits())))
     t0 = time.time()
     results = {"sway": run_clips(matter, "sway", which)}

@@ -102,7 +102,7 @@ def plain_loop(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: in
 
 def livebg_process(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: int) -> tuple[float, float]:
     """The whole `livebg process` command, start-up included: (fps, CPU s per frame)."""
-    return _timed([sys.executable, "-m", "livebg", "process", str(clip), "-o", str(out), "--background",
+    return _timed([sys.executable, "-m", "livebg", "process", str(clip), "-o", str(out), "--overwrite", "--background",
                    str(bg_path), "--matte-out", str(matte_out)], frames)
 
 
@@ -276,7 +276,7 @@ def section_parts(tmp: Path, clip: Path) -> dict:
     for name in ("mediapipe-selfie-onnx", "mediapipe-selfie"):
         m = open_named(name, offline=True)
         try:
-            res[name] = {"cpu_ms_per_call": _cpu_ms(lambda: m(crop))}
+            res[name] = {"cpu_ms_per_call": _cpu_ms(lambda: m.predict(crop))}
         finally:
             m.close()
     short = tmp / "short.mp4"
@@ -288,7 +288,7 @@ def section_parts(tmp: Path, clip: Path) -> dict:
         walls = []
         for _ in range(3):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "livebg", "process", str(short), "-o", str(tmp / "short-out.mp4"),
+            subprocess.run([sys.executable, "-m", "livebg", "process", str(short), "-o", str(tmp / "short-out.mp4"), "--overwrite",
                             "--background", str(bg_path), "--matte-out", str(tmp / "short-out.mkv"),
                             "--model", name], check=True, capture_output=True)
             walls.append(time.perf_counter() - t)
@@ -319,8 +319,7 @@ def section_parts(tmp: Path, clip: Path) -> dict:
 
 def section_edge() -> dict:
     """The edge kernel against the NumPy/OpenCV steps it replaces, on a real frame."""
-    from livebg import guided
-    from livebg.refine import refine_edge
+    from livebg.refine.edges import refine_edge
 
     p = {q.name: q for q in portraits()}["p_514ca06a"]
     frames, trues = make_clip(p, background(2, 1280, 720), n=1, still=1)
@@ -328,19 +327,14 @@ def section_edge() -> dict:
     coarse = cv2.GaussianBlur(cv2.resize(trues[0], (640, 360), interpolation=cv2.INTER_AREA), (0, 0), 4)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    supported = guided.supported
-    try:
-        def numpy_path():
-            guided.supported = lambda *a: False
-            try:
-                return refine_edge(small, coarse, fast=True)
-            finally:
-                guided.supported = supported
+    def numpy_path():
+        return refine_edge(small, coarse, use_kernel=False)
 
-        ms = timeit({"numpy": numpy_path, "numba": lambda: refine_edge(small, coarse, fast=True)})
+    try:
+        ms = timeit({"numpy": numpy_path, "numba": lambda: refine_edge(small, coarse)})
     finally:
         cv2.setNumThreads(threads)
-    diff = float(np.abs(numpy_path() - refine_edge(small, coarse, fast=True)).max())
+    diff = float(np.abs(numpy_path() - refine_edge(small, coarse)).max())
     return {"numpy_ms": ms["numpy"], "numba_ms": ms["numba"], "ratio": ms["numba"] / ms["numpy"], "max_diff": diff}
 
 

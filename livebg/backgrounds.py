@@ -82,15 +82,19 @@ def parse(spec: str) -> BackgroundSpec:
 
 
 class Background:
-    """Renders the background for each output frame.
+    """Renders the background for each output frame (or a still picture).
 
-    render(frame) returns a BGR uint8 image the size of ``frame``, or None
-    for pass-through (no compositing wanted).
+    render(frame, plate) returns a BGR uint8 image the size of ``frame``, or
+    None for pass-through (no compositing wanted). ``plate``: the picture's
+    background layer without the person, where known (stills estimate it):
+    the blur blurs that rather than the frame. Safe to call from several
+    threads at once (the stills' batch workers do).
     """
 
     kind = "none"
+    wants_plate = False  # True when render() uses a plate given to it
 
-    def render(self, frame: np.ndarray) -> np.ndarray | None:
+    def render(self, frame: np.ndarray, plate: np.ndarray | None = None) -> np.ndarray | None:
         return None
 
     def close(self) -> None:
@@ -107,11 +111,13 @@ class ColorBackground(Background):
         self.bgr = bgr
         self._cache: np.ndarray | None = None
 
-    def render(self, frame):
-        if self._cache is None or self._cache.shape != frame.shape:
-            self._cache = np.empty_like(frame)
-            self._cache[:] = self.bgr
-        return self._cache
+    def render(self, frame, plate=None):
+        cache = self._cache
+        if cache is None or cache.shape != frame.shape:
+            cache = np.empty_like(frame)
+            cache[:] = self.bgr
+            self._cache = cache
+        return cache
 
     def describe(self):
         b, g, r = self.bgr
@@ -124,11 +130,14 @@ class BlurBackground(Background):
     because a wide Gaussian at full size would cost more than the matting."""
 
     kind = "blur"
+    wants_plate = True
 
     def __init__(self, strength: int = DEFAULT_BLUR):
         self.strength = strength
 
-    def render(self, frame):
+    def render(self, frame, plate=None):
+        if plate is not None:
+            frame = plate
         h, w = frame.shape[:2]
         sigma = self.strength * min(h, w) / 720.0
         factor = max(1.0, sigma / 2.5)
@@ -150,7 +159,7 @@ class ImageBackground(Background):
             data = np.fromfile(str(path), dtype=np.uint8)
         except OSError as e:
             raise InputError(f"cannot read background {path}: {e.strerror or e}") from None
-        from livebg.faults import quiet_native_stderr
+        from livebg.console import quiet_native_stderr
 
         with quiet_native_stderr():  # libpng prints its own complaint about a damaged file
             image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -159,11 +168,19 @@ class ImageBackground(Background):
         self.image = image
         self._cache: np.ndarray | None = None
 
-    def render(self, frame):
+    @classmethod
+    def of(cls, image: np.ndarray, path: Path) -> "ImageBackground":
+        """A background of a picture already decoded (a video's first frame)."""
+        self = cls.__new__(cls)
+        self.path, self.image, self._cache = path, image, None
+        return self
+
+    def render(self, frame, plate=None):
         h, w = frame.shape[:2]
-        if self._cache is None or self._cache.shape[:2] != (h, w):
-            self._cache = cover_fit(self.image, w, h)
-        return self._cache
+        cache = self._cache
+        if cache is None or cache.shape[:2] != (h, w):
+            cache = self._cache = cover_fit(self.image, w, h)
+        return cache
 
     def describe(self):
         return f"image {self.path.name}"
@@ -193,7 +210,12 @@ class VideoBackground(Background):
         except StopIteration:
             return None
 
-    def render(self, frame):
+    @property
+    def frame(self) -> np.ndarray:
+        """The video frame the next render() shows (at the video's size)."""
+        return self._current
+
+    def render(self, frame, plate=None):
         h, w = frame.shape[:2]
         out = cover_fit(self._current, w, h)
         try:
@@ -236,8 +258,9 @@ class VideoBackground(Background):
         return f"video {self.path.name}"
 
 
-def open_background(spec: str | BackgroundSpec) -> Background:
-    """Parse (if needed) and open a background. Raises InputError."""
+def open_background(spec: str | BackgroundSpec, still: bool = False) -> Background:
+    """Parse (if needed) and open a background. Raises InputError.
+    ``still``: for pictures, where a video file gives its first frame."""
     bs = parse(spec) if isinstance(spec, str) else spec
     if bs.kind == "none":
         return Background()
@@ -258,6 +281,11 @@ def open_background(spec: str | BackgroundSpec) -> Background:
     except InputError:
         pass
     try:
-        return VideoBackground(bs.path)
+        video = VideoBackground(bs.path)
     except InputError:
         raise InputError(f"cannot use background {bs.path}: not a readable image or video") from None
+    if not still:
+        return video
+    first = video.frame
+    video.close()
+    return ImageBackground.of(first, bs.path)

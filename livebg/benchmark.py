@@ -21,6 +21,10 @@ import numpy as np
 from livebg import __version__
 
 
+#: How the refiners' timing keys read in the report.
+STEP_NAMES = {"model": "model", "smoothing": "smoothing", "edge": "edge refinement"}
+
+
 def _ms(values) -> dict:
     v = np.array(list(values), dtype=np.float64) * 1000
     if v.size == 0:
@@ -58,14 +62,12 @@ def collect(pipeline, settings, cpu: CpuClock) -> dict:
         "livebg": __version__,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {sys.version.split()[0]}",
-        "settings": {"input": settings.input, "model": stage.matter.name, "runtime": stage.matter.runtime,
+        "settings": {"input": settings.input, "model": stage.model_name, "runtime": stage.matter.runtime,
                      "background": stage.background.describe(), "size": f"{pipeline.width}x{pipeline.height}",
-                     "fps": pipeline.fps, "matte_size": pipeline.matte_size},
+                     "fps": pipeline.fps, "matte_size": stage.matte_size},
         "stages": {
             "capture (decode, scale)": _ms(pipeline.timings["capture"]),
-            "matting: model": _ms(refiner.timings["model"]),
-            "matting: smoothing": _ms(refiner.timings["smoothing"]),
-            "matting: edge refinement": _ms(refiner.timings["edge"]),
+            **{f"matting: {STEP_NAMES.get(k, k)}": _ms(v) for k, v in refiner.timings.items()},
             "matting: total": _ms(stage.timings["matting"]),
             "compositing": _ms(stage.timings["compositing"]),
             "sinks (virtual camera, recorder queue)": _ms(pipeline.timings["sinks"]),

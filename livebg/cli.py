@@ -12,10 +12,9 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 from livebg import __version__
-from livebg.errors import ConfigError, DeviceError, InputError, LivebgError
+from livebg.errors import ConfigError, LivebgError, first_line
 
 log = logging.getLogger("livebg")
 
@@ -76,6 +75,7 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output .mp4 file (H.264)")
     p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
     p.add_argument("--matte-out", metavar="MATTE.mkv", help="also write the alpha matte as lossless grey video (FFV1)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     _common_model(p)
 
     p = sub.add_parser("cutout", help="still images: the person cut out (PNG with alpha) or on a new background",
@@ -172,287 +172,29 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line unless --debug
         if debug:
             raise
-        print(f"livebg: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+        print(f"livebg: internal error: {type(e).__name__}: {first_line(e) if str(e).strip() else ''} "
               f"(run again with --debug and report the traceback)", file=sys.stderr)
         return 3
     return 0
 
 
-# ---------------------------------------------------------------- process
+# ---------------------------------------------------------------- process, run, bench
 def cmd_process(args) -> int:
-    import tempfile
-    import time
+    from livebg import process
 
-    from livebg import compositing
-    from livebg.backgrounds import open_background
-    from livebg.matting import open_matter
-    from livebg.pipeline import Stage, process_file
-    from livebg.video import VideoReader, VideoWriter
-
-    s = _settings(args)
-    if not s.output:
-        raise ConfigError("no output file: give -o OUTPUT.mp4")
-    out = Path(s.output)
-    if out.suffix.lower() != ".mp4":
-        raise ConfigError(f"output must be an .mp4 file (H.264), got '{out.name}'")
-    inp = Path(s.input)
-    if inp.exists() and out.exists() and inp.resolve() == out.resolve():
-        raise ConfigError("output would overwrite the input; choose another output file")
-    matte = Path(s.matte_out) if s.matte_out else None
-    if matte is not None and matte.suffix.lower() != ".mkv":
-        raise ConfigError(f"--matte-out must be a .mkv file (FFV1 in Matroska), got '{matte.name}'")
-    from livebg.checks import background_path, refuse_clobbering
-
-    refuse_clobbering([("-o", s.output), ("--matte-out", s.matte_out)],
-                      [("input video", s.input), ("background", background_path(s.background))])
-    for target in [out] + ([matte] if matte else []):
-        folder = target.parent if str(target.parent) else Path(".")
-        if not folder.is_dir():
-            raise LivebgError(f"output folder does not exist: {folder}")
-        try:  # really try: os.access() says nothing of a read-only or full file system
-            tempfile.TemporaryFile(dir=folder).close()
-        except OSError as e:
-            raise LivebgError(f"cannot write to {folder}: {(e.strerror or str(e)).lower()}") from None
-
-    from livebg.pipeline import keep_freed_memory
-
-    keep_freed_memory()
-    reader = VideoReader(s.input)
-    background = open_background(s.background)
-    matter, why = open_matter(s.model, s.provider, s.offline, fps=reader.fps, frame_size=(reader.height, reader.width))
-    log.info("%s", why)
-    compositing.warmup()
-    stage = Stage(matter, background, smoothing=s.smoothing)
-    from livebg.faults import fallback_opener
-
-    stage.guard.configure(opener=fallback_opener(s.offline))  # a failing model hands over to the next
-    if stage.wants_flip_matter and (os.cpu_count() or 1) > 1:
-        # The refiner also runs the model on the crop's mirror image; a second
-        # instance of the model takes that call, alongside the first.
-        from livebg.matting import open_named
-
-        try:
-            stage.set_flip_matter(open_named(matter.name if s.model == "auto" else s.model, s.provider, s.offline))
-        except LivebgError as e:  # then one instance makes both calls, as before
-            log.debug("no second model instance: %s", e)
-    # Written under temporary names and moved into place only when complete,
-    # so a failed run never leaves a half file under the name asked for.
-    tmp_out = Path(tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent or ".")[1])
-    tmp_matte = Path(tempfile.mkstemp(prefix=f".{matte.stem}.", suffix=".mkv", dir=matte.parent or ".")[1]) if matte else None
-    writer = matte_writer = None
-    ok = False
-    t0 = time.monotonic()
-    try:
-        writer = VideoWriter(tmp_out, reader.width, reader.height, reader.rate, kind="h264")
-        if tmp_matte is not None:
-            matte_writer = VideoWriter(tmp_matte, reader.width, reader.height, reader.rate, kind="matte")
-        total = reader.frame_count
-        show = sys.stderr.isatty()
-
-        def progress(n):
-            if show and (n % 10 == 0 or n == total):
-                print(f"\rlivebg: frame {n}/{total or '?'}", end="", file=sys.stderr, flush=True)
-
-        n = process_file(reader, stage, writer, matte_writer, progress=progress)
-        if show:
-            print(file=sys.stderr)
-        writer.close()
-        if matte_writer is not None:
-            matte_writer.close()
-        if n == 0:
-            raise InputError(f"{s.input} has no frames")
-        from livebg.checks import as_if_created
-
-        as_if_created(tmp_out, tmp_matte)  # mkstemp made them private (0600)
-        os.replace(tmp_out, out)
-        if matte is not None:
-            os.replace(tmp_matte, matte)
-        ok = True
-    except LivebgError as e:  # name the file asked for, not its temporary name
-        text = str(e).replace(str(tmp_out), str(out))
-        raise type(e)(text.replace(str(tmp_matte), str(matte)) if tmp_matte else text) from None
-    finally:
-        for w in (writer, matte_writer):
-            if w is not None and not ok:
-                try:
-                    w.close()
-                except LivebgError:
-                    pass
-        reader.close()
-        stage.close()
-        if not ok:
-            for p in (tmp_out, tmp_matte):
-                if p is not None and p.exists():
-                    p.unlink()
-    dt = time.monotonic() - t0
-    log.info("wrote %s: %d frames, %dx%d at %.3g fps (%.1f fps processing)%s", out, n, reader.width, reader.height,
-             reader.fps, n / max(dt, 1e-9), f"; matte in {matte}" if matte else "")
-    return 0
-
-
-# ---------------------------------------------------------------- run
-def _display_available() -> bool:
-    import platform
-
-    if platform.system() in ("Windows", "Darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return process.run(_settings(args), overwrite=bool(args.overwrite))
 
 
 def cmd_run(args, bench: bool = False) -> int:
-    import signal
-    import time
+    from livebg import app
 
-    from livebg import compositing
-    from livebg.backgrounds import open_background
-    from livebg.controls import Controller, EventRelay
-    from livebg.frames import LatestSlot
-    from livebg.matting import open_matter
-    from livebg.pipeline import LivePipeline, Stage
-    from livebg.sinks.null import NullSink
-    from livebg.sinks.preview import Preview
-    from livebg.sinks.virtualcam import VirtualCamSink
-    from livebg.sources import open_live_source
-
-    s = _settings(args)
-    if bench:  # measured as run, without the tray's own work, for 30 s unless told
-        import dataclasses
-
-        s = dataclasses.replace(s, tray=False, duration=s.duration or 30.0)
-    if s.record and Path(s.record).suffix.lower() != ".mp4":
-        raise ConfigError(f"--record must name an .mp4 file, got '{Path(s.record).name}'")
-    from livebg.checks import background_path, refuse_clobbering, writable_folder
-
-    refuse_clobbering([("--record", s.record)], [("input video", s.input), ("background", background_path(s.background))])
-    writable_folder("--record", s.record)  # before the slow start-up, not after it
-    if not s.vcam and s.device:
-        raise ConfigError("--device and --no-vcam contradict each other")
-    if s.width % 2 or s.height % 2:
-        raise ConfigError(f"output size must be even for the virtual camera (YUV 4:2:0), got {s.width}x{s.height}")
-    background = open_background(s.background)
-    source = open_live_source(s.input, s.width, s.height, s.fps)
-    closers = [source.close]
-    preview_on = bool(s.preview)
-    notices = []  # start-up problems the tray also shows as notifications
-    try:
-        matter, why = open_matter(s.model, s.provider, s.offline, fps=s.fps, frame_size=(s.height, s.width))
-        stage = Stage(matter, background, smoothing=s.smoothing)
-        from livebg.faults import fallback_opener
-
-        stage.guard.configure(opener=fallback_opener(s.offline))  # a failing model hands over to the next
-        closers.append(stage.close)
-        log.info("%s", why)
-        compositing.warmup()
-        sinks = []
-        if s.vcam:
-            try:
-                vcam = VirtualCamSink(s.width, s.height, s.fps, s.device or None)
-                sinks.append(vcam)
-                closers.append(vcam.close)
-                log.info("virtual camera: %s, %dx%d at %g fps", vcam.device, s.width, s.height, s.fps)
-            except DeviceError as e:
-                # An explicit device must work; otherwise keep going if anything else shows the output.
-                if s.device or not (preview_on or s.record or _display_available()):
-                    raise
-                log.warning("%s", e)
-                notices.append(str(e))
-                if not preview_on and _display_available():
-                    log.warning("showing a preview window instead")
-                    preview_on = True
-        if not sinks and not preview_on and not s.record:
-            sinks.append(NullSink())
-            log.info("no virtual camera, recording or preview: frames are processed and discarded")
-        preview_slot = LatestSlot() if preview_on else None
-        events = EventRelay()
-        pipeline = LivePipeline(source, stage, sinks, s.width, s.height, s.fps, mirror=s.mirror,
-                                preview_slot=preview_slot,
-                                source_factory=lambda: open_live_source(s.input, s.width, s.height, s.fps),
-                                on_event=events)
-        closers.remove(source.close)
-        closers.append(pipeline._close_source)
-        # Finalise any recording first, whatever happens (--record, or one started from the tray).
-        closers.insert(0, pipeline.stop_recording)
-        if s.record:
-            pipeline.start_recording(s.record)
-            log.info("recording to %s", s.record)
-        controller = Controller(pipeline, s, model=matter.name if s.model == "auto" else s.model)
-        qt_app = no_tray = None
-        if s.tray:
-            from livebg import tray
-
-            qt_app, no_tray = tray.start_app()
-            if qt_app is not None and not tray.tray_available():
-                no_tray = "no system tray on this desktop"
-            if no_tray:
-                log.warning("no tray icon: %s; running without it", no_tray)
-        log.info("input %s, background %s; Ctrl-C to stop", source.name, background.describe())
-
-        def on_term(signum, frame):
-            pipeline.stop()
-
-        old_term = signal.signal(signal.SIGTERM, on_term)
-        # Our own Ctrl-C handler: a process started in the background inherits
-        # SIGINT ignored, and then Python installs none, so Ctrl-C (or a kill
-        # -INT from a script) would do nothing at all.
-        old_int = signal.signal(signal.SIGINT, on_term)
-        # With Qt up (the tray), the preview is a Qt window: OpenCV's own Qt must not run beside it.
-        preview = Preview(controller) if preview_on and qt_app is None else None
-        cpu = None
-        if bench:
-            from livebg import benchmark
-
-            cpu = benchmark.CpuClock()
-        pipeline.start()
-        try:
-            deadline = pipeline.t_start + s.duration if s.duration > 0 else None
-            if qt_app is not None:
-                tray.run(qt_app, controller, show_icon=not no_tray, show_preview=preview_on, deadline=deadline,
-                         notices=tuple(notices), events=events)
-            while qt_app is None and not pipeline.stop_event.is_set():
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if preview is not None and preview.ok:
-                    image = preview_slot.get(timeout=0.05)
-                    if image is not None and preview.handle_key(preview.show(image)):
-                        break
-                else:
-                    pipeline.stop_event.wait(0.05)
-        except KeyboardInterrupt:
-            log.info("stopping")
-        finally:
-            pipeline.stop()
-            signal.signal(signal.SIGTERM, old_term)
-            signal.signal(signal.SIGINT, old_int)
-            if preview is not None:
-                preview.close()
-            pipeline.join()
-        log.info("%s", pipeline.stats.summary(pipeline.dropped, pipeline.elapsed))
-        if pipeline.matte_size is not None:
-            log.info("matting settled at %d px (longer side), %.1f mattes per second at the end",
-                     pipeline.matte_size, pipeline.stats.matte_rate_recent())
-        if cpu is not None:
-            benchmark.report(pipeline, s, cpu, args.json)
-        recorder = pipeline.stop_recording()
-        if recorder is not None:
-            msg = f"recorded {recorder.frames_written} frames to {recorder.path}"
-            if recorder.dropped:
-                msg += f" ({recorder.dropped} dropped: the encoder fell behind)"
-            log.info("%s", msg)
-            if recorder.error:
-                raise LivebgError(f"recording stopped early: {recorder.error}; what was recorded is in {recorder.path}")
-    finally:
-        for close in closers:
-            try:
-                close()
-            except Exception as e:  # keep closing the rest; the recording must be finalised
-                log.error("closing: %s", e)
-    return 0
+    return app.run(_settings(args), bench=bench, json_path=getattr(args, "json", None))
 
 
 # ---------------------------------------------------------------- cutout
 def cmd_cutout(args) -> int:
     """Exit 0 when every input was done or skipped, 1 when any failed."""
-    from livebg import cutout
+    from livebg import stills
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
@@ -460,9 +202,9 @@ def cmd_cutout(args) -> int:
         from livebg.backgrounds import parse
 
         parse(args.background)  # a bad spec is a usage error before any work
-    options = cutout.Options(background=args.background, shadow=args.shadow, crop=args.crop,
+    options = stills.Options(background=args.background, shadow=args.shadow, crop=args.crop,
                              decontaminate=args.decontaminate)
-    summary = cutout.run_batch(args.inputs, args.output, options, fmt=args.format, overwrite=args.overwrite,
+    summary = stills.run_batch(args.inputs, args.output, options, fmt=args.format, overwrite=args.overwrite,
                                jobs=args.jobs, model=args.model or "auto", provider=args.provider or "auto",
                                offline=bool(args.offline), log=log.info)
     return 0 if summary.ok else 1

@@ -195,9 +195,5 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
 
 
 def warmup() -> None:
-    """Compile (or load from cache) the kernels before the first real frame:
-    this one, and the matte's edge step (livebg.guided)."""
-    from livebg import guided
-
+    """Compile (or load from the cache) the kernel before the first real frame."""
     composite(np.zeros((4, 4, 3), np.uint8), np.zeros((2, 2), np.float32), np.zeros((4, 4, 3), np.uint8))
-    guided.warmup()

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livebg.errors import InputError, LivebgError
+from livebg.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger("livebg")
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 
 # The built-in choices after the files, in menu order: (label, spec).
 BLURS = (("Blur: light", "blur:10"), ("Blur: medium", "blur:25"), ("Blur: strong", "blur:50"))
@@ -82,9 +80,8 @@ class Controller:
     """Maps user actions to LivePipeline calls and user-config updates.
 
     pipeline: a LivePipeline (or anything with its control methods).
-    settings: the Settings the run started with (background, mirror, model,
+    settings: the Settings the run started with (background, mirror,
     provider, offline, backgrounds_dir, recordings_dir).
-    model: the name of the model actually running (for 'auto', the one picked).
     save: remember changes in the user's config file (config.save_user_values).
 
     Every method may be called from any thread; failures that the person
@@ -92,13 +89,11 @@ class Controller:
     previous state in place.
     """
 
-    def __init__(self, pipeline, settings, model: str, save: bool = True):
+    def __init__(self, pipeline, settings, save: bool = True):
         self.pipeline = pipeline
         self.settings = settings
         self.save = save
         self.background = canonical_background(settings.background)
-        self._model = model
-        self._switches_seen = self._switch_count()
         self.provider = settings.provider
         self.offline = settings.offline
         self.backgrounds_dir = Path(settings.backgrounds_dir).expanduser() if settings.backgrounds_dir \
@@ -109,22 +104,11 @@ class Controller:
         self.switching_model: str | None = None
 
     # -- state ------------------------------------------------------------
-    def _switch_count(self) -> int:
-        guard = getattr(getattr(self.pipeline, "stage", None), "guard", None)
-        return len(getattr(guard, "switches", ()))
-
     @property
     def model(self) -> str:
         """The model running now: the one chosen, or the one livebg switched to
         by itself after the chosen one kept failing (livebg.faults)."""
-        if self._switch_count() > self._switches_seen:
-            return self.pipeline.stage.guard.switches[-1][1]
-        return self._model
-
-    @model.setter
-    def model(self, name: str) -> None:
-        self._model = name
-        self._switches_seen = self._switch_count()
+        return self.pipeline.stage.model_name
 
     @property
     def enabled(self) -> bool:
@@ -142,6 +126,11 @@ class Controller:
     def recording(self) -> Path | None:
         rec = self.pipeline.recorder
         return rec.path if rec is not None else None
+
+    @property
+    def recorder(self):
+        """The running recording (its path, frames written, error), or None."""
+        return self.pipeline.recorder
 
     def _remember(self, **values) -> None:
         if not self.save:
@@ -293,9 +282,34 @@ class Controller:
                 self.pipeline.set_matter(matter)
             finally:
                 self.switching_model = None
-            self.model = name
         self._remember(model=name)
         return name
+
+    def set_model_in_background(self, name: str, done) -> bool:
+        """set_model() on a thread of its own; ``done(name, error)`` is called
+        there when it ends (error "" on success). ``switching_model`` shows
+        the switch at once. False (nothing done) when ``name`` runs already or
+        another switch is under way."""
+        with self._model_lock:
+            if name == self.model or self.switching_model is not None:
+                return False
+            self.switching_model = name
+
+        def work():
+            error = ""
+            try:
+                self.set_model(name)
+            except LivebgError as e:
+                error = str(e)
+            except Exception as e:  # a bug: say so rather than leave the menu disabled
+                log.exception("switching model")
+                error = f"{type(e).__name__}: {e}"
+            finally:
+                self.switching_model = None
+            done(name, error)
+
+        threading.Thread(target=work, name="livebg-model-switch", daemon=True).start()
+        return True
 
     # -- camera -----------------------------------------------------------
     def pause_camera(self) -> None:
@@ -320,6 +334,11 @@ class Controller:
 
             self.pipeline.preview_slot = LatestSlot()
         return self.pipeline.preview_slot
+
+    def preview_frame(self):
+        """The newest output frame not yet shown in the preview, or None."""
+        slot = self.pipeline.preview_slot
+        return slot.get(timeout=0) if slot is not None else None
 
     # -- quit -------------------------------------------------------------
     def quit(self) -> None:

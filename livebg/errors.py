@@ -29,3 +29,17 @@ class ModelError(LivebgError):
 
 class DeviceError(LivebgError):
     """A virtual camera, camera or execution provider is not available."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's message (its type's name when
+    it has none), at most ``limit`` characters: for one-line reports."""
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line[:limit]
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message`` (or just ``Type``), for one-line reports."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {first_line(exc, limit)}" if text else type(exc).__name__

@@ -2,12 +2,10 @@
 
 - :class:`MattingGuard`: the model raising on a frame. That frame gets the
   last good matte; a run of failures switches to the next model of
-  :data:`FALLBACK_CHAIN` and says so.
+  :data:`FALLBACK_CHAIN` and says so. The guard decides; the stage applies.
 - :class:`SinkGuard`: a sink (virtual camera, preview, ...) raising. Only
   that frame is lost for that sink; a sink that keeps failing is dropped,
   with a message, and the other sinks (the recording) go on.
-- :func:`quiet_native_stderr`: silence C libraries (libpng) that print
-  their own error text on stderr while we report the error on one line.
 
 Nothing here is specific to a thread: the live pipeline and ``process``
 use the same guards.
@@ -15,26 +13,15 @@ use the same guards.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import threading
 import time
 
-from livebg.errors import LivebgError, ModelError
+from livebg.errors import LivebgError, ModelError, describe
 
 log = logging.getLogger("livebg")
 
 #: Best first: when a model keeps failing, livebg moves to the next one.
 FALLBACK_CHAIN = ("modnet", "mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape")
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: first line of the message``, for one-line reports."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text[:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def fallback_names(current: str, tried=()) -> list[str]:
@@ -49,60 +36,38 @@ def fallback_names(current: str, tried=()) -> list[str]:
     return [n for n in rest if n != current and n not in tried]
 
 
-def fallback_opener(offline: bool = False):
-    """``opener`` for MattingGuard: opens a model of the chain by name
-    (on the default provider: the fallbacks run through MediaPipe on the CPU)."""
-
-    def open_(name: str):
-        from livebg.matting import open_named
-
-        return open_named(name, "auto", offline)
-
-    return open_
-
-
 class MattingGuard:
-    """What :meth:`livebg.pipeline.Stage.matte` does when the model raises.
+    """Decides what happens when the model raises on a frame; the stage
+    (:class:`livebg.stage.Stage`) applies the decision.
 
-    - one failure: the frame gets the last good matte (None before the
-      first: the caller then passes the frame through, or, live, keeps its
-      start-up frames);
-    - ``threshold`` failures in a row: the next model of the chain is
-      opened through ``opener(name)`` and takes over, with a message;
-    - no model left (or no opener): ``process`` stops with a MattingError
-      (a file of untouched frames would be a silent failure); live
+    - one failure: the frame keeps the last good matte (the stage's);
+    - ``threshold`` failures in a row: the next model of the chain that
+      ``opener(name)`` can open is handed back, with a message, for the
+      stage to put in place;
+    - no model left (or no opener): ``process`` stops with a ModelError (a
+      file of untouched frames would be a silent failure); live
       (``keep_going``) keeps the last good matte and keeps trying.
 
-    Invalid frames are not model failures: Stage validates them first.
+    Invalid frames are not model failures: the stage validates them first.
     """
 
     LOG_EVERY = 10.0  # s between reports of isolated failures
 
-    def __init__(self, threshold: int = 3):
+    def __init__(self, threshold: int = 3, opener=None, keep_going: bool = False, on_event=None):
         self.threshold = threshold
-        self.opener = None
-        self.keep_going = False
-        self.on_event = None
+        self.opener = opener          # name -> Matter (raises LivebgError)
+        self.keep_going = keep_going
+        self.on_event = on_event
         self.failures = 0      # frames whose matting failed, in all
         self.streak = 0        # ... in a row, now
-        self.switches: list[tuple[str, str]] = []
+        self.switches: list[tuple[str, str]] = []  # (from, to), in order: what happened, for reports
         self._tried: set[str] = set()
-        self._last = None
         self._last_log = -1e9
         self._stuck_said = False
 
-    def configure(self, opener=None, keep_going: bool | None = None, on_event=None) -> "MattingGuard":
-        if opener is not None:
-            self.opener = opener
-        if keep_going is not None:
-            self.keep_going = keep_going
-        if on_event is not None:
-            self.on_event = on_event
-        return self
-
-    def ok(self, alpha) -> None:
+    def ok(self) -> None:
+        """A frame was matted."""
         self.streak = 0
-        self._last = alpha
         self._stuck_said = False
 
     def _say(self, level: int, message: str) -> None:
@@ -113,8 +78,10 @@ class MattingGuard:
             except Exception as e:  # a notification must never break matting
                 log.debug("event callback: %s", e)
 
-    def failed(self, stage, exc: Exception):
-        """Called under the stage's matte lock; returns the matte to use (or None)."""
+    def failed(self, model: str, exc: Exception):
+        """``model`` failed on a frame: returns a model to take over (the stage
+        puts it in place), or None to keep the last good matte. Raises
+        ModelError when ``process`` must stop."""
         self.failures += 1
         self.streak += 1
         what = describe(exc)
@@ -124,10 +91,14 @@ class MattingGuard:
                 self._last_log = now
                 log.warning("matting failed on a frame (%s); it keeps the last good matte (%d failed so far)",
                             what, self.failures)
-            return self._last
-        if self._switch(stage, what):
+            return None
+        replacement = self._next_model(model)
+        if replacement is not None:
+            self._say(logging.WARNING, f"matting failed on {self.streak} frames in a row ({what}); "
+                                       f"switched from {model} to {replacement.name}")
+            self.switches.append((model, replacement.name))
             self.streak = 0
-            return self._last
+            return replacement
         if not self.keep_going:
             raise ModelError(f"matting failed on {self.streak} frames in a row ({what}) "
                              f"and no other model could take over")
@@ -135,35 +106,20 @@ class MattingGuard:
             self._stuck_said = True
             self._say(logging.ERROR, f"matting keeps failing ({what}) and no other model could take over; "
                                      f"showing the last good matte and retrying")
-        return self._last
+        return None
 
-    def _switch(self, stage, what: str) -> bool:
-        """Open the next model that works and put it in the stage; False if none."""
+    def _next_model(self, model: str):
+        """The next model of the chain that opens, or None."""
         if self.opener is None:
-            return False
-        from livebg.refine import MatteRefiner
-
-        old = stage.matter
-        old_name = getattr(old, "name", "the model")
-        self._tried.add(old_name)
-        for name in fallback_names(old_name, self._tried):
+            return None
+        self._tried.add(model)
+        for name in fallback_names(model, self._tried):
             self._tried.add(name)
             try:
-                new = self.opener(name)
+                return self.opener(name)
             except LivebgError as e:
                 log.warning("fallback model %s cannot be used: %s", name, e)
-                continue
-            stage.matter = new
-            stage.refiner = MatteRefiner.for_matter(new, stage.smoothing, stage.refine)
-            try:
-                old.close()
-            except Exception as e:  # it is failing already; it is dropped anyway
-                log.debug("closing %s: %s", old_name, e)
-            self.switches.append((old_name, new.name))
-            self._say(logging.WARNING, f"matting failed on {self.streak} frames in a row ({what}); "
-                                       f"switched from {old_name} to {new.name}")
-            return True
-        return False
+        return None
 
 
 class SinkGuard:
@@ -218,37 +174,3 @@ class SinkGuard:
                 self.on_event("error", message)
             except Exception as e:
                 log.debug("event callback: %s", e)
-
-
-_stderr_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Send file descriptor 2 to /dev/null for the block (not with --debug).
-
-    For C libraries that print their own error text (libpng does) when we
-    already turn the failure into one clear line. Keep the block short:
-    other threads' stderr is silenced too while it runs.
-    """
-    if os.environ.get("LIVEBG_DEBUG") == "1":
-        yield
-        return
-    with _stderr_lock:
-        try:
-            sys.stderr.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
-        try:
-            saved = os.dup(2)
-        except OSError:  # no stderr at all: nothing to silence
-            yield
-            return
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)

@@ -35,7 +35,6 @@ class LatestSlot:
         self._item = None
         self._fresh = False
         self.dropped = 0
-        self.put_count = 0
 
     def put(self, item) -> None:
         with self._cond:
@@ -43,7 +42,6 @@ class LatestSlot:
                 self.dropped += 1
             self._item = item
             self._fresh = True
-            self.put_count += 1
             self._cond.notify_all()
 
     def get(self, timeout: float | None = None):

@@ -18,7 +18,8 @@ Downloads go to a temporary file beside the destination and are renamed
 into place only once their size and sha256 are right, so the final name
 never holds a partial or wrong file.
 
-Only the standard library and platformdirs are imported here.
+Only the standard library, platformdirs and livebg's own light modules are
+imported here.
 """
 
 from __future__ import annotations
@@ -30,10 +31,7 @@ import http.client
 import importlib.resources
 import os
 import re
-import sys
-import tempfile
 import threading
-import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -43,6 +41,8 @@ from pathlib import Path
 
 from livebg import __version__
 from livebg.errors import ModelError
+from livebg.files import atomic_file, remove_stale_parts
+from livebg.matting.base import KINDS
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -55,7 +55,6 @@ __all__ = [
     "get_spec",
     "identify",
     "import_file",
-    "is_present",
     "list_rows",
     "load_manifest",
     "missing_message",
@@ -71,18 +70,18 @@ CONNECT_TIMEOUT = 30.0
 _CHUNK = 256 * 1024
 _MODEL_SUFFIXES = (".onnx", ".tflite")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_KINDS = ("onnx-modnet", "onnx-selfie", "mediapipe-tflite")
-_LAYOUTS = ("NCHW", "NHWC")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """One manifest entry: where a model comes from and how to feed it.
 
-    ``input_size`` is ``(height, width)`` or ``()`` when the network takes
-    any size; then the runner scales the frame so its longer side is about
-    ``ref_size`` and rounds both sides to a multiple of ``multiple``.
-    Pixels ``x`` (RGB, 0..255) are fed as ``(x - mean) / scale``.
+    The runner of ``kind`` (livebg.matting.base.KINDS) knows the tensor
+    names, layout and scaling of its kind; the manifest gives only what
+    differs between files of one kind: ``input_size``, ``(height, width)``
+    for a network that needs one size (MediaPipe hides it inside the
+    .tflite), or ``()`` when it takes any size, and then ``ref_size``, the
+    longer side it runs at by default.
     """
 
     name: str
@@ -94,14 +93,8 @@ class ModelSpec:
     urls: tuple[str, ...]
     description: str
     input: str
-    input_name: str = ""
-    output_name: str = ""
-    layout: str = "NCHW"
     input_size: tuple[int, ...] = ()
     ref_size: int = 0
-    multiple: int = 1
-    mean: float = 0.0
-    scale: float = 255.0
 
     @property
     def dynamic(self) -> bool:
@@ -120,14 +113,8 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "kind": str,
     "urls": list,
     "input": str,
-    "input_name": str,
-    "output_name": str,
-    "layout": str,
     "input_size": list,
     "ref_size": int,
-    "multiple": int,
-    "mean": (int, float),
-    "scale": (int, float),
 }
 
 
@@ -170,27 +157,23 @@ def _parse_entry(name: str, table: object, where: str) -> ModelSpec:
         raise bad("size must be positive")
     if not _SHA256_RE.match(table["sha256"]):
         raise bad("sha256 must be 64 lower-case hex digits")
-    if table["kind"] not in _KINDS:
-        raise bad(f"kind must be one of {', '.join(_KINDS)}")
+    if table["kind"] not in KINDS:
+        raise bad(f"kind must be one of {', '.join(KINDS)}")
     urls = table["urls"]
     if not urls or not all(
         isinstance(u, str) and u.split(":", 1)[0] in ("http", "https", "file") for u in urls
     ):
         raise bad("urls must be a non-empty list of http(s):// or file:// URLs")
-    if table["layout"] not in _LAYOUTS:
-        raise bad(f"layout must be one of {', '.join(_LAYOUTS)}")
     size = table["input_size"]
     if size and not (
         len(size) == 2
         and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
     ):
         raise bad("input_size must be [] or [height, width] with positive integers")
-    if table["ref_size"] < 0 or table["multiple"] < 1:
-        raise bad("ref_size must be >= 0 and multiple >= 1")
+    if table["ref_size"] < 0:
+        raise bad("ref_size must be >= 0")
     if not size and table["ref_size"] == 0:
         raise bad("a model with dynamic input_size needs a ref_size")
-    if table["scale"] == 0:
-        raise bad("scale must not be 0")
 
     return ModelSpec(
         name=name,
@@ -202,14 +185,8 @@ def _parse_entry(name: str, table: object, where: str) -> ModelSpec:
         urls=tuple(urls),
         description=table["description"],
         input=table["input"],
-        input_name=table["input_name"],
-        output_name=table["output_name"],
-        layout=table["layout"],
         input_size=tuple(size),
         ref_size=table["ref_size"],
-        multiple=table["multiple"],
-        mean=float(table["mean"]),
-        scale=float(table["scale"]),
     )
 
 
@@ -399,13 +376,6 @@ def find_present(spec: ModelSpec | str) -> Path | None:
     return None
 
 
-def is_present(name: str) -> bool:
-    """True if model *name* is available locally and intact (no download).
-
-    Raises ModelError if *name* is unknown.
-    """
-    return find_present(name) is not None
-
 
 def missing_message(spec: ModelSpec) -> str:
     """One-line explanation that *spec* is absent and how to get it."""
@@ -532,37 +502,6 @@ class _Refused(Exception):
     """A download or copy whose bytes are not the expected ones."""
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-#: A temporary download file untouched for this long was left by a process
-#: that died (killed, power cut): an active download writes at least every
-#: CONNECT_TIMEOUT seconds, or gives up.
-STALE_PART_AGE = 600.0
-
-
-def _remove_stale_parts(dest_dir: Path, file: str) -> None:
-    """Delete ``.FILE.part-*`` left behind by a download that was killed.
-
-    A part file is never resumed (its bytes were not verified as they
-    came); a download restarts from the beginning instead. Recent part
-    files may belong to another livebg downloading right now: kept.
-    """
-    now = time.time()
-    for part in dest_dir.glob(f".{file}.part-*"):
-        with contextlib.suppress(OSError):
-            if now - part.stat().st_mtime > STALE_PART_AGE:
-                part.unlink()
-
-
 def _write_verified(
     spec: ModelSpec,
     dest_dir: Path,
@@ -571,21 +510,21 @@ def _write_verified(
 ) -> Path:
     """Write *chunks* to ``dest_dir/spec.file`` only if they are exactly *spec*.
 
-    The bytes go to ``.FILE.part-XXXX`` in *dest_dir*, are fsynced, and are
-    renamed into place once size and sha256 match. On any failure the
+    Through :func:`livebg.files.atomic_file`: the bytes go to a temporary
+    file beside the final name, are fsynced, and are moved into place (an
+    existing file replaced) once size and sha256 match; on any failure the
     temporary file is removed and the final name is untouched. Raises
     _Refused for wrong bytes, OSError for I/O trouble, or whatever the
-    *chunks* iterator raises.
+    *chunks* iterator raises. A temporary file is never resumed (its bytes
+    were not verified as they came): a download restarts instead.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_parts(dest_dir, spec.file)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file}.part-", dir=dest_dir)
-    tmp = Path(tmp_name)
     final = dest_dir / spec.file
-    try:
+    remove_stale_parts(final)
+    with atomic_file(final, overwrite=True, durable=True) as tmp:
         h = hashlib.sha256()
         total = 0
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             for chunk in chunks:
                 total += len(chunk)
                 if total > spec.size:
@@ -594,65 +533,13 @@ def _write_verified(
                 f.write(chunk)
                 if on_bytes is not None:
                     on_bytes(total)
-            f.flush()
-            os.fsync(f.fileno())
         if total != spec.size:
             raise _Refused(f"got {total} bytes, expected {spec.size} (transfer cut short)")
         digest = h.hexdigest()
         if digest != spec.sha256:
             raise _Refused(f"wrong sha256 {digest}, expected {spec.sha256}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(dest_dir)
     _remember_hash(final, digest)
     return final
-
-
-class _Progress:
-    """Download progress on stderr: a bar on a TTY, else start/end lines."""
-
-    def __init__(self, spec: ModelSpec, enabled: bool) -> None:
-        self.spec = spec
-        self.enabled = enabled
-        self.tty = enabled and sys.stderr is not None and sys.stderr.isatty()
-        self._last = 0.0
-
-    def _say(self, text: str) -> None:
-        if self.enabled and sys.stderr is not None:
-            print(text, file=sys.stderr, flush=True)
-
-    def start(self, url: str) -> None:
-        mb = self.spec.size / 1e6
-        self._say(f"livebg: downloading {self.spec.name} ({mb:.1f} MB) from {url}")
-        self._last = 0.0
-
-    def update(self, done: int) -> None:
-        if not self.tty:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.1 and done < self.spec.size:
-            return
-        self._last = now
-        frac = done / self.spec.size
-        width = 30
-        fill = int(frac * width)
-        bar = "#" * fill + "." * (width - fill)
-        sys.stderr.write(
-            f"\r  [{bar}] {frac * 100:5.1f}%  {done / 1e6:.1f}/{self.spec.size / 1e6:.1f} MB"
-        )
-        sys.stderr.flush()
-
-    def end(self, error: str | None) -> None:
-        if self.tty and self._last:
-            sys.stderr.write("\n")
-        if error is None:
-            self._say(f"livebg: {self.spec.name} downloaded and verified")
-        else:
-            self._say(f"livebg: download failed: {error}")
 
 
 def _response_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
@@ -676,7 +563,7 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress: _Progress) -> Path:
+def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress) -> Path:
     req = urllib.request.Request(url, headers={"User-Agent": f"livebg/{__version__}"})
     with urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT) as resp:
         length = resp.headers.get("Content-Length")
@@ -696,21 +583,28 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
     terminal). Raises ModelError listing each URL's failure when none
     gives the right file.
     """
+    from livebg.console import Progress, megabytes_text
+
     folder = Path(dest_dir)
-    show = _Progress(spec, progress)
     failures = []
     for url in spec.urls:
-        show.start(url)
+        show = Progress(spec.size, text=megabytes_text, enabled=progress)
+        if progress:
+            show.message(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB) from {url}")
         try:
             path = _download_one(spec, url, folder, show)
         except (OSError, http.client.HTTPException, ValueError, _Refused) as exc:
             reason = _reason(exc)
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()
-            show.end(f"{url}: {reason}")
+            show.close()
+            if progress:
+                show.message(f"livebg: download failed: {url}: {reason}")
             failures.append(f"{url}: {reason}")
             continue
-        show.end(None)
+        show.close()
+        if progress:
+            show.message(f"livebg: {spec.name} downloaded and verified")
         return path
     raise ModelError(
         f"could not download {spec.name} ({spec.file}): "

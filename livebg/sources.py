@@ -9,16 +9,33 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from livebg.errors import InputError
 
 
-class LiveFileSource:
-    """A video file played in real time: paced at its own frame rate, looping."""
+class Source(Protocol):
+    """A live picture source: read() blocks until the next frame (BGR uint8)
+    and raises InputError (or the driver's cv2.error/OSError) when it fails.
+    last_wait: seconds the last read() waited for the source's own pace
+    (a file played as a camera), which is not capture work."""
 
-    is_live = True
+    name: str
+    fps: float
+    last_wait: float
+
+    def read(self) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class LiveFileSource:
+    """A video file played in real time: paced at its own frame rate, looping.
+
+    ``last_wait``: seconds the last read() spent waiting for the file's pace
+    (not work: the capture timing leaves it out)."""
 
     def __init__(self, path: str | Path):
         from livebg.video import VideoReader
@@ -31,6 +48,7 @@ class LiveFileSource:
         self._t0: float | None = None
         self._n = 0
         self._pending: list[np.ndarray] = []
+        self.last_wait = 0.0
         try:  # a file with no picture in it fails here, with its reason, not as a lost camera
             self._pending.append(self._next_frame())
         except InputError:
@@ -82,7 +100,7 @@ class LiveFileSource:
 class CameraSource:
     """A webcam through OpenCV. Raises InputError if it cannot be opened."""
 
-    is_live = True
+    last_wait = 0.0
 
     def __init__(self, index: int, width: int, height: int, fps: float):
         import cv2

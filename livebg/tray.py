@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -462,30 +461,13 @@ class _Gui:
                 self.notify(f"saved {rec.path.name} ({rec.frames_written} frames)", "info")
 
     def _set_model(self, name: str) -> None:
-        if name == self.c.model or self.c.switching_model is not None:
-            return
-        self.c.switching_model = name  # shown at once; set_model keeps it until done
-        self.m_model.setEnabled(False)
-        self._update_tooltip()
-
-        def work():
-            from livebg.errors import LivebgError
-
-            try:
-                self.c.set_model(name)
-                self.bridge.model_done.emit(name, "")
-            except LivebgError as e:
-                self.bridge.model_done.emit(name, str(e))
-            except Exception as e:  # a bug: say so rather than leave the menu disabled
-                log.exception("switching model")
-                self.bridge.model_done.emit(name, f"{type(e).__name__}: {e}")
-            finally:
-                self.c.switching_model = None
-
-        threading.Thread(target=work, name="livebg-model-switch", daemon=True).start()
+        # The controller shows the switch at once (switching_model) and reports
+        # back from its thread through the bridge's signal, on the GUI thread.
+        if self.c.set_model_in_background(name, self.bridge.model_done.emit):
+            self.m_model.setEnabled(False)
+            self._update_tooltip()
 
     def _on_model_done(self, name: str, error: str) -> None:
-        self.c.switching_model = None
         if error:
             self.notify(f"could not switch to {name}: {error}", "warning")
         else:
@@ -583,7 +565,7 @@ class _Gui:
     def _on_tick(self) -> None:
         self._update_icon()
         self._update_tooltip()
-        rec = self.c.pipeline.recorder
+        rec = self.c.recorder
         if rec is not None and rec.error and self._rec_error_shown is not rec:
             self._rec_error_shown = rec
             self.notify(f"recording stopped: {rec.error}", "warning")
@@ -597,8 +579,7 @@ class _Gui:
         if self.preview is None or not self.preview.isVisible():
             self.preview_timer.stop()
             return
-        slot = self.c.pipeline.preview_slot
-        image = slot.get(timeout=0) if slot is not None else None
+        image = self.c.preview_frame()
         if image is not None:
             self.preview.show_frame(image)
 

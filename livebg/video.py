@@ -214,5 +214,11 @@ class VideoWriter:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+            return
+        try:  # already failing: that error is the one to report
+            self.close()
+        except LivebgError:
+            pass

@@ -24,7 +24,8 @@ from livebg.config import Settings
 from livebg.controls import KEYS, Controller, EventRelay, canonical_background
 from livebg.errors import InputError
 from livebg.matting import open_named
-from livebg.pipeline import LivePipeline, Stage
+from livebg.live import LivePipeline
+from livebg.stage import Stage
 from livebg.sinks.preview import Preview
 from livebg.sources import LiveFileSource
 
@@ -130,7 +131,7 @@ def ctl(running, tmp_path):
     pipeline, sink = running
     settings = dataclasses.replace(Settings(), background="blur", backgrounds_dir=str(tmp_path / "backgrounds"),
                                    recordings_dir=str(tmp_path / "recordings"))
-    c = Controller(pipeline, settings, model=pipeline.stage.matter.name)
+    c = Controller(pipeline, settings)
     pipeline.set_enabled(True)
     pipeline.set_mirror(False)
     pipeline.set_background("blur")
@@ -319,6 +320,35 @@ def test_model_switch_and_back(ctl, corners):
     assert config.build({}).model == "mediapipe-selfie"
 
 
+def test_a_model_switch_in_the_background_shows_at_once_and_reports_back(ctl):
+    """The tray's path: the switch is under way (and shown) at once, the menu's
+    callback hears how it ended, and no second switch starts meanwhile."""
+    import threading
+
+    ended = []
+    finished = threading.Event()
+    assert ctl.model == "mediapipe-selfie"
+
+    def done(name, error):
+        ended.append((name, error, ctl.switching_model))
+        finished.set()
+
+    assert ctl.set_model_in_background("mediapipe-selfie-landscape", done)
+    assert ctl.switching_model == "mediapipe-selfie-landscape" or finished.is_set()
+    assert finished.wait(60)
+    assert ended[0] == ("mediapipe-selfie-landscape", "", None) and ctl.model == "mediapipe-selfie-landscape"
+    finished.clear()
+    assert ctl.set_model_in_background("no-such-model", done) and finished.wait(60)
+    assert ended[-1][0] == "no-such-model" and "unknown model" in ended[-1][1]
+    assert ctl.model == "mediapipe-selfie-landscape" and ctl.switching_model is None
+    ctl.switching_model = "mediapipe-selfie"  # as while another switch is under way
+    assert not ctl.set_model_in_background("mediapipe-selfie", done)
+    assert "switching to mediapipe-selfie" in ctl.status()
+    ctl.switching_model = None
+    assert not ctl.set_model_in_background("mediapipe-selfie-landscape", done)  # running already
+    ctl.set_model("mediapipe-selfie")  # as the other tests expect it
+
+
 def test_a_model_that_cannot_open_keeps_the_running_one(ctl):
     from livebg.errors import LivebgError
 
@@ -390,7 +420,7 @@ def test_status_line_for_the_tooltip(ctl):
 def test_default_folders():
     import platformdirs
 
-    c = Controller(None, Settings(), model="x")
+    c = Controller(None, Settings())
     assert c.backgrounds_dir.name == "backgrounds" and "livebg" in str(c.backgrounds_dir)
     assert c.recordings_dir == type(c.recordings_dir)(platformdirs.user_videos_dir())
 
@@ -414,7 +444,7 @@ def test_quit_stops_the_pipeline(clip):
     sink = KeepSink()
     stage = Stage(open_named("mediapipe-selfie"), open_background("none"))
     pipeline = LivePipeline(LiveFileSource(clip), stage, [sink], W, H, FPS)
-    c = Controller(pipeline, Settings(), model="mediapipe-selfie", save=False)
+    c = Controller(pipeline, Settings(), save=False)
     pipeline.start()
     try:
         sink.next_frames(3, timeout=120)

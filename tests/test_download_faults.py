@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MODELS
-from livebg import models
+from livebg import files, models
 from livebg.errors import ModelError
 from mounts import tmpfs
 
@@ -150,7 +150,7 @@ def test_download_killed_mid_transfer_then_a_new_attempt_starts_over(big, tmp_pa
     assert _parts(dest) == [left]
     # ... and removed once it is old enough that no download can still be writing it.
     path.unlink()
-    old = time.time() - models.STALE_PART_AGE - 60
+    old = time.time() - files.STALE_PART_AGE - 60
     os.utime(left, (old, old))
     path = models.fetch(good.name, progress=False)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256

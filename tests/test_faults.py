@@ -28,9 +28,11 @@ from livebg.backgrounds import VideoBackground, open_background
 from livebg.config import Settings
 from livebg.controls import Controller
 from livebg.errors import InputError, ModelError
-from livebg.faults import MattingGuard, fallback_names, fallback_opener
-from livebg.matting import open_named
-from livebg.pipeline import LivePipeline, Stage, process_file
+from livebg.faults import MattingGuard, fallback_names
+from livebg.live import LivePipeline
+from livebg.matting import fallback_opener, open_named
+from livebg.process import process_file
+from livebg.stage import Stage
 from livebg.sources import LiveFileSource
 from livebg.video import VideoReader, VideoWriter
 
@@ -173,6 +175,11 @@ class Unpluggable:
 
 class _Camera:
     name = "camera 0"
+    fps = 30.0
+
+    @property
+    def last_wait(self):
+        return self.file.last_wait
 
     def __init__(self, owner):
         self.owner = owner
@@ -310,12 +317,12 @@ class FlakyMatter:
     def __getattr__(self, name):  # name, runtime, input_size... of the real model
         return getattr(self.inner, name)
 
-    def __call__(self, bgr):
+    def predict(self, bgr, state=None):
         n = self.calls
         self.calls += 1
         if self.fail(n):
             raise RuntimeError(f"planted failure on call {n}")
-        return self.inner(bgr)
+        return self.inner.predict(bgr)
 
     def close(self):
         self.inner.close()
@@ -328,7 +335,7 @@ def red_corners(corners, tol=40):
 def test_live_model_failing_on_some_frames_keeps_the_last_matte(clip, running, corners):
     """refine=False: one model call per frame, so the calls picked are frames."""
     flaky = FlakyMatter(selfie(), fail=lambda n: n % 4 == 3 or 40 <= n < 42)
-    stage = Stage(flaky, open_background("color:#ff0000"), refine=False)
+    stage = Stage(flaky, open_background("color:#ff0000"), refine=False, guard=MattingGuard(keep_going=True))
     sink = TimedSink(corners)
     p = running(LiveFileSource(clip), stage, [sink], source_factory=lambda: LiveFileSource(clip))
     start = sink.wait(n_kind("picture"), "picture")
@@ -345,11 +352,12 @@ def test_live_model_failing_on_some_frames_keeps_the_last_matte(clip, running, c
 
 def test_live_model_that_keeps_failing_hands_over_to_the_next(clip, running, corners, events):
     flaky = FlakyMatter(selfie(), fail=lambda n: n >= 30)
-    stage = Stage(flaky, open_background("color:#ff0000"), refine=False)
-    stage.guard.configure(opener=fallback_opener())
+    guard = MattingGuard(opener=fallback_opener(), keep_going=True, on_event=events)  # as `livebg run` has it
+    stage = Stage(flaky, open_background("color:#ff0000"), refine=False, guard=guard)
     sink = TimedSink(corners)
     p = running(LiveFileSource(clip), stage, [sink], on_event=events, source_factory=lambda: LiveFileSource(clip))
-    ctl = Controller(p, Settings(), model="mediapipe-selfie", save=False)  # what the tray shows
+    ctl = Controller(p, Settings(), save=False)  # what the tray shows
+    assert ctl.model == "mediapipe-selfie"
     start = sink.wait(n_kind("picture"), "picture")
     deadline = time.monotonic() + TIMEOUT
     while stage.matter.name != "mediapipe-selfie-landscape":
@@ -370,7 +378,8 @@ def test_live_model_that_keeps_failing_hands_over_to_the_next(clip, running, cor
 
 def test_live_with_no_model_left_keeps_the_output_and_says_so_once(clip, running, corners, events):
     flaky = FlakyMatter(selfie(), fail=lambda n: n >= 30)
-    stage = Stage(flaky, open_background("color:#ff0000"), refine=False)  # no opener: nothing to fall back to
+    guard = MattingGuard(keep_going=True, on_event=events)  # no opener: nothing to fall back to
+    stage = Stage(flaky, open_background("color:#ff0000"), refine=False, guard=guard)
     sink = TimedSink(corners)
     p = running(LiveFileSource(clip), stage, [sink], on_event=events, source_factory=lambda: LiveFileSource(clip))
     start = sink.wait(n_kind("picture"), "picture")
@@ -430,8 +439,8 @@ def test_process_frames_the_model_fails_on_are_kept(short_clip, corners, tmp_pat
 
 def test_process_model_that_keeps_failing_hands_over(short_clip, corners, tmp_path, caplog):
     path, _ = short_clip
-    stage = Stage(FlakyMatter(selfie(), fail=lambda n: n >= 4), open_background("color:#ff0000"), refine=False)
-    stage.guard.configure(opener=fallback_opener())
+    stage = Stage(FlakyMatter(selfie(), fail=lambda n: n >= 4), open_background("color:#ff0000"), refine=False,
+                  guard=MattingGuard(opener=fallback_opener()))
     with caplog.at_level(logging.WARNING, logger="livebg"):
         try:
             n, frames, _ = _process(path, stage, tmp_path)
@@ -453,8 +462,8 @@ def test_process_with_no_model_left_stops_with_a_clear_error(short_clip, tmp_pat
     def nothing_opens(name):
         raise ModelError(f"model {name} is not present")
 
-    stage = Stage(FlakyMatter(selfie(), fail=lambda n: n >= 4), open_background("color:#ff0000"), refine=False)
-    stage.guard.configure(opener=nothing_opens)
+    stage = Stage(FlakyMatter(selfie(), fail=lambda n: n >= 4), open_background("color:#ff0000"), refine=False,
+                  guard=MattingGuard(opener=nothing_opens))
     try:
         with pytest.raises(ModelError, match=r"matting failed on 3 frames in a row \(RuntimeError: planted failure "
                                              r"on call 6\) and no other model could take over"):

@@ -19,7 +19,9 @@ from clips import SHARED, person_frames, write_clip
 from conftest import MODELS, run_livebg
 from livebg.errors import ModelError
 from livebg.matting import open_matter, open_named
-from livebg.matting.onnx_models import ModNet, SelfieOnnx, modnet_input_size, modnet_preprocess
+from livebg.matting.base import Capabilities, Prediction
+from livebg.matting.modnet import ModNet, modnet_input_size, modnet_preprocess
+from livebg.matting.selfie import SelfieOnnx
 
 EVAL = SHARED / "eval"
 PROXY = SHARED / "perf-proxy" / "modnet_arch_random_weights.onnx"
@@ -71,7 +73,7 @@ def matter_for():
 def test_real_model_on_real_portrait(model, image_name, alpha_name, matter_for):
     image, ref = _load(image_name, alpha_name)
     matter = matter_for(model)
-    alpha = matter(image)
+    alpha = matter.predict(image).alpha
     assert alpha.dtype == np.float32 and alpha.ndim == 2
     assert alpha.shape == MODEL_SIZES[model] == tuple(matter.input_size)
     assert np.isfinite(alpha).all() and alpha.min() >= 0.0 and alpha.max() <= 1.0
@@ -88,7 +90,7 @@ def test_matters_are_deterministic_and_named(matter_for):
     for name in MODEL_SIZES:
         m = matter_for(name)
         assert m.name == name
-        np.testing.assert_array_equal(m(image), m(image))
+        np.testing.assert_array_equal(m.predict(image).alpha, m.predict(image).alpha)
     assert "onnxruntime" in matter_for("mediapipe-selfie-onnx").runtime
     assert "mediapipe" in matter_for("mediapipe-selfie").runtime
 
@@ -96,8 +98,8 @@ def test_matters_are_deterministic_and_named(matter_for):
 def test_tflite_and_onnx_selfie_agree(matter_for):
     """The same network through MediaPipe and through ONNX Runtime."""
     image, _ = _load(*P3M[0])
-    a = matter_for("mediapipe-selfie")(image)
-    b = matter_for("mediapipe-selfie-onnx")(image)
+    a = matter_for("mediapipe-selfie").predict(image).alpha
+    b = matter_for("mediapipe-selfie-onnx").predict(image).alpha
     assert ((a > 0.5) == (b > 0.5)).mean() > 0.99
     # Given the same 256x256 input they are the same to float rounding, which is
     # why the ONNX export can be the default without changing livebg's mattes.
@@ -135,8 +137,8 @@ def test_modnet_input_size_longer_side_is_ref_size():
 
 
 def test_modnet_input_size_other_ref_sizes():
-    assert modnet_input_size(720, 1280, ref_size=256) == (128, 256)
-    assert modnet_input_size(720, 1280, ref_size=320, multiple=16) == (176, 320)
+    assert modnet_input_size(720, 1280, side=256) == (128, 256)
+    assert modnet_input_size(720, 1280, side=320, multiple=16) == (176, 320)
 
 
 def test_modnet_preprocess_channel_order_and_range():
@@ -163,10 +165,11 @@ def test_modnet_preprocess_value_mapping():
 def test_modnet_proxy_contract(matter_for):
     m = matter_for(str(PROXY))
     assert isinstance(m, ModNet)
-    assert m.name == PROXY.stem and m.runtime.startswith("onnxruntime ")
+    assert m.name == str(PROXY) and m.runtime.startswith("onnxruntime ")  # the name opens it again
+    assert m.caps == Capabilities(soft_alpha=True, resizable=True) and m.side == 512
     frames, _ = person_frames(1, width=1280, height=720)
     for frame in (frames[0], cv2.resize(frames[0], (333, 333))):
-        alpha = m(frame)
+        alpha = m.predict(frame).alpha
         assert alpha.dtype == np.float32
         assert alpha.shape == modnet_input_size(*frame.shape[:2])
         assert np.isfinite(alpha).all() and alpha.min() >= 0.0 and alpha.max() <= 1.0
@@ -181,7 +184,7 @@ def test_auto_without_modnet_picks_the_selfie_model_on_onnx_runtime():
         assert m.name == "mediapipe-selfie-onnx" and isinstance(m, SelfieOnnx)
         assert "MODNet is not present" in why and "mediapipe-selfie-onnx" in why
         image, _ = _load(*P3M[0])
-        assert m(image).shape == (256, 256)
+        assert m.predict(image).alpha.shape == (256, 256)
     finally:
         m.close()
 
@@ -193,14 +196,17 @@ def test_auto_falls_back_to_the_tflite_when_the_onnx_export_cannot_be_had(tmp_pa
     m, why = open_matter("auto", offline=True)
     try:
         assert m.name == "mediapipe-selfie" and "mediapipe" in m.runtime
-        assert "mediapipe-selfie-onnx is not available" in why
+        assert "mediapipe-selfie-onnx: model mediapipe-selfie-onnx (mediapipe_selfie.onnx) is not present" in why
         image, _ = _load(*P3M[0])
-        assert m(image).shape == (256, 256)
+        assert m.predict(image).alpha.shape == (256, 256)
     finally:
         m.close()
     (tmp_path / "selfie_segmentation.tflite").unlink()
-    with pytest.raises(ModelError, match="selfie_segmentation.tflite"):
+    with pytest.raises(ModelError) as e:
         open_matter("auto", offline=True)
+    # Every candidate's reason, not only the last one's.
+    for why in ("modnet:", "mediapipe-selfie-onnx:", "mediapipe-selfie:", "selfie_segmentation.tflite"):
+        assert why in str(e.value)
 
 
 def test_named_model_reason():
@@ -258,11 +264,21 @@ def test_missing_model_file_and_unknown_name(tmp_path):
 def test_frames_are_validated(model, matter_for):
     m = matter_for(str(PROXY) if model == "proxy" else model)
     with pytest.raises(TypeError):
-        m(np.zeros((64, 64, 3), np.float32))
+        m.predict(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(TypeError):
-        m([[[0, 0, 0]]])
+        m.predict([[[0, 0, 0]]])
     for shape in [(64, 64), (64, 64, 4), (64, 64, 1), (0, 64, 3), (64, 0, 3)]:
         with pytest.raises(ValueError):
-            m(np.zeros(shape, np.uint8))
+            m.predict(np.zeros(shape, np.uint8))
     # A valid frame still works after the refusals.
-    assert m(np.zeros((64, 96, 3), np.uint8)).ndim == 2
+    assert m.predict(np.zeros((64, 96, 3), np.uint8)).alpha.ndim == 2
+
+
+# ---------------------------------------------------------------- declared capabilities
+
+@pytest.mark.parametrize("model", sorted(MODEL_SIZES))
+def test_segmentation_models_declare_a_stateless_mask(model, matter_for):
+    m = matter_for(model)
+    assert m.caps == Capabilities()  # no soft alpha, no state, no foreground, fixed size
+    p = m.predict(np.zeros((64, 96, 3), np.uint8))
+    assert isinstance(p, Prediction) and p.foreground is None and p.state is None

@@ -198,22 +198,28 @@ def test_manifest_parses_with_expected_models():
     modnet = specs["modnet"]
     assert modnet.size == 25888640
     assert modnet.sha256 == "07c308cf0fc7e6e8b2065a12ed7fc07e1de8febb7dc7839d7b7f15dd66584df9"
-    assert (modnet.kind, modnet.input_name, modnet.output_name) == (
-        "onnx-modnet",
-        "input",
-        "output",
-    )
-    assert modnet.dynamic and modnet.ref_size == 512 and modnet.multiple == 32
-    assert (modnet.mean, modnet.scale) == (127.5, 127.5)
+    assert modnet.kind == "onnx-modnet" and modnet.dynamic and modnet.ref_size == 512
     assert specs["mediapipe-selfie"].input_size == (256, 256)
     assert specs["mediapipe-selfie-landscape"].input_size == (144, 256)
-    onnx = specs["mediapipe-selfie-onnx"]
-    assert (onnx.kind, onnx.input_name, onnx.output_name) == (
-        "onnx-selfie",
-        "pixel_values",
-        "alphas",
-    )
-    assert (onnx.mean, onnx.scale) == (0.0, 255.0)
+    assert specs["mediapipe-selfie-onnx"].kind == "onnx-selfie"
+
+
+def test_every_manifest_kind_has_a_runner_that_reads_what_the_manifest_gives():
+    """The manifest gives a runner only what differs between files of its kind
+    (a fixed input size, or a default size for a resizable one); the runner of
+    every kind exists and declares whether it is resizable."""
+    import inspect
+
+    from livebg.matting.base import KINDS, runner
+
+    for spec in models.load_manifest().values():
+        cls = runner(spec.kind)
+        params = inspect.signature(cls.__init__).parameters
+        if spec.dynamic:
+            assert cls.caps.resizable and "ref_size" in params, spec.name
+        else:
+            assert not cls.caps.resizable, spec.name
+    assert set(KINDS) >= {s.kind for s in models.load_manifest().values()}
 
 
 def test_load_manifest_returns_a_copy():
@@ -245,7 +251,7 @@ def test_unknown_name_lists_known_models():
     for name in models.load_manifest():
         assert name in msg
     with pytest.raises(ModelError, match="known models"):
-        models.is_present("no-such-model")
+        models.find_present("no-such-model")
 
 
 def test_cache_dir_follows_env(tmp_path, monkeypatch):
@@ -340,7 +346,7 @@ def test_corrupt_file_in_model_dir_is_refused(spec, model_dir, no_network):
     assert spec.sha256 in msg and actual in msg
     assert "\n" not in msg
     assert models.find_present(spec) is None
-    assert not models.is_present(spec.name)
+    assert models.find_present(spec.name) is None
     with pytest.raises(ModelError, match="sha256"):
         models.fetch(spec.name)
 
@@ -521,7 +527,7 @@ def test_import_file_identifies_and_copies(spec, tmp_path, cache):
     assert _sha256(path) == spec.sha256
     assert src.exists()
     assert _part_files(cache) == []
-    assert models.is_present(spec.name)
+    assert models.find_present(spec.name) == cache / spec.file
     # Importing again keeps the intact copy.
     assert models.import_file(src) == (spec, path)
 

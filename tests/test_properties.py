@@ -4,7 +4,7 @@
   anything but ConfigError; every valid value round-trips through the
   user's config file.
 - Background specs: what parses, parses to the right thing.
-- The frame pipeline fuzzed at its edges (Stage.process, compositing,
+- The frame pipeline fuzzed at its edges (Stage.matte and composite, compositing,
   matting's check_frame): random sizes (1x1, odd, very wide or tall),
   dtypes (uint16, float32, bool...) and empty frames. Invalid input is a
   TypeError or ValueError with a message that names the problem; valid
@@ -262,7 +262,7 @@ def stages():
     """Real Stages with the real model: refined (the live default) and bare, over three backgrounds."""
     from livebg.backgrounds import open_background
     from livebg.matting import open_named
-    from livebg.pipeline import Stage
+    from livebg.stage import Stage
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LIVEBG_MODEL_DIR", str(MODELS))
@@ -275,15 +275,17 @@ def stages():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(size=SIZES, which=st.integers(0, 2), need_alpha=st.booleans(), seed=st.integers(0, 3))
-def test_stage_processes_valid_frames_of_any_size(stages, size, which, need_alpha, seed):
+@given(size=SIZES, which=st.integers(0, 2), reuse=st.booleans(), seed=st.integers(0, 3))
+def test_stage_processes_valid_frames_of_any_size(stages, size, which, reuse, seed):
     stage = stages[which]
     stage.reset()  # frames of unrelated sizes: no history carried between examples
     frame = _frame(*size, seed=seed)
     before = frame.copy()
-    out, alpha = stage.process(frame, need_alpha=need_alpha)
+    matte = stage.matte(frame)
+    out = stage.composite(frame, matte, reuse=reuse)
     assert out.shape == frame.shape and out.dtype == np.uint8
-    assert alpha is not None and alpha.ndim == 2 and alpha.dtype == np.float32
+    alpha = matte.alpha
+    assert alpha.ndim == 2 and alpha.dtype == np.float32
     assert np.isfinite(alpha).all() and alpha.min() >= 0 and alpha.max() <= 1
     assert (frame == before).all()  # the input is never written to
     assert stage.guard.failures == 0  # a valid frame is not a model failure
@@ -297,6 +299,9 @@ def test_stage_rejects_invalid_frames_clearly(stages, h, w, dtype, channels, whi
     stage = stages[which]
     failures = stage.guard.failures
     with pytest.raises((TypeError, ValueError)) as e:
-        stage.process(np.zeros((h, w, channels), dtype))
+        stage.matte(np.zeros((h, w, channels), dtype))
+    _clear(e.value)
+    with pytest.raises((TypeError, ValueError)) as e:
+        stage.composite(np.zeros((h, w, channels), dtype), None)
     _clear(e.value)
     assert stage.guard.failures == failures  # rejected at the door, not counted as the model failing

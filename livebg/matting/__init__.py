@@ -1,4 +1,9 @@
-"""Matting: model names and files to a running matter, including ``--model auto``."""
+"""Matting models: from a name or a file to a running matter, including ``--model auto``.
+
+The runners (:mod:`livebg.matting.selfie`, ``mediapipe_selfie``, ``modnet``)
+are imported only when a model of their kind is opened, so importing this
+package is cheap.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +11,46 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
+from livebg.errors import LivebgError, ModelError
+from livebg.matting.base import KINDS, Capabilities, Matter, Prediction, check_frame, runner
 
-from livebg.errors import ModelError
-from livebg.matting.base import KINDS, Matter, check_frame  # noqa: F401
-from livebg.matting import mediapipe_selfie as _mp  # noqa: F401  (registers its kind)
-from livebg.matting import onnx_models as _onnx  # noqa: F401  (registers its kinds)
+__all__ = ["KINDS", "Capabilities", "Matter", "Prediction", "check_frame", "open_named", "open_matter",
+           "model_choices", "time_matter", "fallback_opener", "LIGHT_MODELS"]
 
-# The default model when MODNet is not used: MediaPipe's square selfie model,
-# first as its ONNX export (the same network, about two thirds of the CPU per
-# call through ONNX Runtime, and no MediaPipe import at start-up), else the
-# .tflite through MediaPipe (when the ONNX file is neither here nor downloadable).
-DEFAULT_MODELS = ("mediapipe-selfie-onnx", "mediapipe-selfie")
+# The light default: MediaPipe's square selfie model, first as its ONNX export
+# (the same network, about two thirds of the CPU per call through ONNX Runtime,
+# and no MediaPipe import at start-up), else the .tflite through MediaPipe
+# (when the ONNX file is neither here nor downloadable).
+LIGHT_MODELS = ("mediapipe-selfie-onnx", "mediapipe-selfie")
 
 
 def _build(kind: str, path: Path, name: str, provider: str, spec=None) -> Matter:
-    factory = KINDS.get(kind)
-    if factory is None:
-        raise ModelError(f"model kind '{kind}' is not supported (supported: {', '.join(sorted(KINDS))})")
+    try:
+        cls = runner(kind)
+    except KeyError:
+        raise ModelError(f"model kind '{kind}' is not supported (supported: {', '.join(sorted(KINDS))})") from None
     extra = {}
     if spec is not None and spec.ref_size:
         extra["ref_size"] = spec.ref_size
     if spec is not None and spec.input_size:
         extra["input_size"] = tuple(spec.input_size)
-    return factory(path, name=name, provider=provider, **extra)
+    return cls(path, name=name, provider=provider, **extra)
 
 
-def _from_file(path: Path, provider: str) -> Matter:
+#: The ONNX kinds a model file livebg does not know may be, tried in order.
+_ONNX_FILE_KINDS = ("onnx-modnet", "onnx-selfie")
+
+
+def _from_file(path: Path, name: str, provider: str) -> Matter:
     """A model file the manifest does not know: pick the kind from its contents."""
     suffix = path.suffix.lower()
     if suffix == ".tflite":
-        return _build("mediapipe-tflite", path, path.stem, provider)
+        return _build("mediapipe-tflite", path, name, provider)
     if suffix == ".onnx":
-        errors = []
-        for kind in ("onnx-modnet", "onnx-selfie"):
+        for kind in _ONNX_FILE_KINDS:
             try:
-                return _build(kind, path, path.stem, provider)
+                return _build(kind, path, name, provider)
             except ModelError as e:
-                errors.append(str(e))
                 if "expected interface" not in str(e):
                     raise
         raise ModelError(
@@ -54,66 +61,98 @@ def _from_file(path: Path, provider: str) -> Matter:
 
 
 def open_named(model: str, provider: str = "auto", offline: bool = False) -> Matter:
-    """Open a model by manifest name or file path (not 'auto'). Raises ModelError."""
+    """Open a model by manifest name or file path (not 'auto'). Raises ModelError.
+
+    The matter's ``name`` is the manifest name, or the file path as given:
+    what opens it again (the tray's model menu, a second instance)."""
     from livebg import models
 
     spec, path = models.resolve(model, offline=offline)
     if spec is None:
         # Messages name the file as the user typed it, not its resolved target.
         given = Path(model).expanduser()
-        return _from_file(given if given.is_file() else Path(path), provider)
+        return _from_file(given if given.is_file() else Path(path), model, provider)
     return _build(spec.kind, Path(path), spec.name, provider, spec)
 
 
-def open_default(provider: str = "auto", offline: bool = False) -> tuple[Matter, str]:
-    """The first of DEFAULT_MODELS that is present or can be downloaded, and why
-    the ones before it were not taken ("" for the first). Raises the last one's ModelError."""
-    passed = []
-    for name in DEFAULT_MODELS[:-1]:
-        try:
-            return open_named(name, provider, offline), "; ".join(passed)
-        except ModelError as e:
-            passed.append(f"{name} is not available ({e})")
-    return open_named(DEFAULT_MODELS[-1], provider, offline), "; ".join(passed)
+def fallback_opener(offline: bool = False):
+    """What livebg.faults.MattingGuard opens a model of its fallback chain with:
+    by name, on the default provider (the fallbacks run through MediaPipe or on the CPU)."""
+
+    def open_(name: str) -> Matter:
+        return open_named(name, "auto", offline)
+
+    return open_
+
+
+def model_choices() -> list[str]:
+    """What ``--model`` accepts by name: 'auto' and every manifest model (or a file path)."""
+    from livebg import models
+
+    return ["auto", *models.load_manifest()]
 
 
 def time_matter(matter: Matter, height: int, width: int, runs: int = 5) -> float:
     """Median milliseconds per frame at height x width, after one warm-up run."""
+    import numpy as np
+
     frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    matter(frame)
+    matter.predict(frame)
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        matter(frame)
+        matter.predict(frame)
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 
 
-def open_matter(model: str, provider: str = "auto", offline: bool = False,
-                fps: float = 30.0, frame_size: tuple[int, int] = (720, 1280)) -> tuple[Matter, str]:
-    """Open the matter for ``model`` and say why it was chosen.
+def _modnet_if_fast(provider: str, fps: float, frame_size: tuple[int, int], budget_check: bool) -> tuple[Matter, str]:
+    from livebg import models
 
-    'auto' picks MODNet when its file is present and it runs within the frame
-    budget (1/fps) here, else the MediaPipe selfie model. Returns (matter, reason).
+    spec = models.get_spec("modnet")
+    path = models.find_present(spec)
+    if path is None:
+        raise ModelError("MODNet is not present (get it with: livebg models fetch modnet)")
+    modnet = _build(spec.kind, Path(path), spec.name, provider, spec)
+    if not budget_check:
+        return modnet, f"modnet (present) at its reference size, on {modnet.runtime}"
+    budget = 1000.0 / fps
+    ms = time_matter(modnet, *frame_size)
+    if ms <= budget * 0.8:
+        return modnet, (f"modnet: {ms:.0f} ms per frame on {modnet.runtime}, "
+                        f"within the {budget:.0f} ms frame budget at {fps:g} fps")
+    modnet.close()
+    raise ModelError(f"MODNet is present but takes {ms:.0f} ms per frame on {modnet.runtime}, "
+                     f"over the {budget:.0f} ms frame budget at {fps:g} fps")
+
+
+def open_matter(model: str, provider: str = "auto", offline: bool = False, *, purpose: str = "live",
+                fps: float = 30.0, frame_size: tuple[int, int] = (720, 1280)) -> tuple[Matter, str]:
+    """Open the matter for ``model`` and say why it was chosen: (matter, reason).
+
+    'auto' tries, in order: MODNet when its file is present (live and for
+    files only when it runs within the frame budget, 1/fps, here; for
+    stills always), then the light models (downloaded if need be, unless
+    ``offline``). When every candidate fails, the ModelError gives each
+    one's reason. purpose: "live", "file" or "still".
     """
     if model != "auto":
         m = open_named(model, provider, offline)
         return m, f"model {m.name} as asked, on {m.runtime}"
-    from livebg import models
+    reasons: list[str] = []
 
-    spec = models.load_manifest()["modnet"]
-    path = models.find_present(spec)
-    budget = 1000.0 / fps
-    if path is None:
-        why = "MODNet is not present (get it with: livebg models fetch modnet)"
-    else:
-        modnet = _build(spec.kind, Path(path), spec.name, provider, spec)
-        ms = time_matter(modnet, *frame_size)
-        if ms <= budget * 0.8:
-            return modnet, (f"picked modnet: {ms:.0f} ms per frame on {modnet.runtime}, "
-                            f"within the {budget:.0f} ms frame budget at {fps:g} fps")
-        modnet.close()
-        why = (f"MODNet is present but takes {ms:.0f} ms per frame on {modnet.runtime}, "
-               f"over the {budget:.0f} ms frame budget at {fps:g} fps")
-    m, not_first = open_default("auto", offline)
-    return m, f"picked {m.name}: {why}; {not_first}" if not_first else f"picked {m.name}: {why}"
+    def attempt(label, fn):
+        try:
+            return fn()
+        except LivebgError as e:  # ModelError, or DeviceError for an explicit provider
+            reasons.append(f"{label}: {e}")
+            return None
+
+    found = attempt("modnet", lambda: _modnet_if_fast(provider, fps, frame_size, purpose != "still"))
+    if found is not None:
+        return found[0], f"picked {found[1]}"
+    for name in LIGHT_MODELS:
+        m = attempt(name, lambda: open_named(name, provider, offline))
+        if m is not None:
+            return m, f"picked {m.name} on {m.runtime} ({'; '.join(reasons)})"
+    raise ModelError("no model could be opened: " + "; ".join(reasons))

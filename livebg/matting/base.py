@@ -1,50 +1,98 @@
-"""The matting interface and the registry of model kinds.
+"""The matting interface: what a model says it can do, and what it returns.
 
-A matter takes a BGR uint8 frame and returns the alpha matte for the whole
-frame as float32 (h, w) in [0, 1] at the model's working resolution; the
-compositor scales it to the frame. Concrete kinds register a factory here,
-keyed by the manifest's ``kind``, so the command line and the manifest
-cannot drift apart.
+A *matter* runs one model. It takes a BGR uint8 frame and returns a
+:class:`Prediction` for the whole frame at the model's output size (the
+refinement and the compositor scale it to the frame). What a model can do
+is declared in its :class:`Capabilities`, never guessed from its class.
+
+Recurrent models (Robust Video Matting) carry state from one frame to the
+next. The matter itself holds none: ``predict(frame, state)`` takes the
+state the previous frame left and returns the next one in the prediction,
+so exactly one owner (the refiner of :mod:`livebg.refine`) keeps it, and
+resets it when the picture stops being a continuation. ``state=None``
+starts afresh.
+
+Concrete kinds are listed in :data:`KINDS` by the manifest's ``kind``
+(imported only when opened), so the manifest, the command line and the
+runners cannot drift apart.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable, Protocol
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+#: Manifest kind -> "module:Class" of the runner, imported on first use.
+KINDS: dict[str, str] = {
+    "onnx-selfie": "livebg.matting.selfie:SelfieOnnx",
+    "mediapipe-tflite": "livebg.matting.mediapipe_selfie:MediaPipeSelfie",
+    "onnx-modnet": "livebg.matting.modnet:ModNet",
+}
+
+
+def runner(kind: str):
+    """The class that runs ``kind`` (KeyError for an unknown kind)."""
+    module, name = KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model does, as its runner declares it.
+
+    soft_alpha: a true matte, with fractional alpha at hair (MODNet, RVM),
+        rather than a segmentation model's confidence map (the selfie
+        models), which refinement treats differently.
+    recurrent: carries state from frame to frame (Prediction.state).
+    foreground: predicts the foreground colour of semi-transparent pixels.
+    resizable: takes any input size; ``Matter.side`` may change between frames.
+    """
+
+    soft_alpha: bool = False
+    recurrent: bool = False
+    foreground: bool = False
+    resizable: bool = False
+
+
+@dataclass
+class Prediction:
+    """A model's answer for one frame.
+
+    alpha: float32 (h, w) in [0, 1], the model's output size, frame aspect.
+    foreground: uint8 BGR (h, w, 3) colours of the subject where alpha is
+        fractional (free of the old background), or None.
+    state: the recurrent state after this frame (None for stateless models).
+    """
+
+    alpha: "np.ndarray"
+    foreground: "np.ndarray | None" = None
+    state: Any = None
 
 
 class Matter(Protocol):
-    name: str      # model name, e.g. "mediapipe-selfie"
-    runtime: str   # what runs it, e.g. "onnxruntime CPUExecutionProvider"
+    name: str                 # the manifest name, or the model file's path as given
+    runtime: str              # what runs it, e.g. "onnxruntime CPUExecutionProvider"
+    caps: Capabilities
+    input_size: tuple[int, int] | None  # (h, w) the network needs; None when resizable
+    side: int                 # for resizable models: the longer side of the input, in pixels
 
-    def __call__(self, bgr: np.ndarray) -> np.ndarray:
-        """Alpha for the whole frame: float32 (h, w) in [0, 1]."""
+    def predict(self, bgr: "np.ndarray", state: Any = None) -> Prediction:
+        """The model on a BGR uint8 frame (validated by check_frame)."""
         ...
 
     def close(self) -> None:
         ...
 
 
-# kind -> factory(path, name, provider, options) -> Matter
-KINDS: dict[str, Callable[..., Matter]] = {}
-
-
-def register(kind: str):
-    def deco(factory):
-        KINDS[kind] = factory
-        return factory
-    return deco
-
-
-def check_frame(bgr: np.ndarray) -> None:
+def check_frame(bgr) -> None:
     """Validate a frame at the matting boundary (TypeError/ValueError)."""
+    import numpy as np
+
     if not isinstance(bgr, np.ndarray) or bgr.dtype != np.uint8:
         raise TypeError(f"frame must be a uint8 array, got {getattr(bgr, 'dtype', type(bgr))}")
     if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[0] < 1 or bgr.shape[1] < 1:
         raise ValueError(f"frame must be (H, W, 3) with H, W >= 1, got {bgr.shape}")
-
-
-def model_path_str(path: Path) -> str:
-    return str(Path(path).resolve())

@@ -12,12 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebg.errors import ModelError
-from livebg.faults import quiet_native_stderr
-from livebg.matting.base import check_frame, register
+from livebg.console import quiet_native_stderr
+from livebg.errors import ModelError, first_line
+from livebg.matting.base import Capabilities, Prediction, check_frame
 
 
-@register("mediapipe-tflite")
 class MediaPipeSelfie:
     """Runs the square (256x256) or landscape (144x256) selfie model.
 
@@ -25,6 +24,8 @@ class MediaPipeSelfie:
     MediaPipe, so the mask comes back at model resolution (MediaPipe would
     otherwise upsample it to the frame, which the compositor does fused).
     """
+
+    caps = Capabilities()  # a segmentation mask: stateless, no foreground, fixed size
 
     def __init__(self, path: Path, name: str = "mediapipe-selfie", provider: str = "auto", input_size=None, **_):
         try:
@@ -52,9 +53,9 @@ class MediaPipeSelfie:
         except ModelError:
             raise
         except Exception as e:  # mediapipe raises RuntimeError/ValueError with multi-line text
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"cannot load {path} as a MediaPipe segmentation model: {first}") from None
+            raise ModelError(f"cannot load {path} as a MediaPipe segmentation model: {first_line(e)}") from None
         self.input_size = (int(h), int(w))
+        self.side = max(self.input_size)
 
     def _create(self, vision, BaseOptions, data: bytes) -> None:
         options = vision.ImageSegmenterOptions(
@@ -71,12 +72,12 @@ class MediaPipeSelfie:
         mask = result.confidence_masks[-1].numpy_view()
         return np.array(mask.reshape(mask.shape[0], mask.shape[1]), dtype=np.float32)
 
-    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+    def predict(self, bgr: np.ndarray, state=None) -> Prediction:
         check_frame(bgr)
         h, w = self.input_size
-        small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
+        small = bgr if bgr.shape[:2] == (h, w) else cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        return np.clip(self._segment(rgb), 0.0, 1.0)
+        return Prediction(np.clip(self._segment(rgb), 0.0, 1.0))
 
     def close(self) -> None:
         seg, self._seg = getattr(self, "_seg", None), None

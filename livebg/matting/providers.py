@@ -7,7 +7,7 @@ the truth is only ``session.get_providers()`` after the session exists.
 
 from __future__ import annotations
 
-from livebg.errors import DeviceError
+from livebg.errors import DeviceError, ModelError, first_line
 
 # Best first. TensorRT is left out on purpose: its engine build takes minutes
 # at first use, which is no way to start a camera.
@@ -87,3 +87,33 @@ def create_session(path: str, requested: str = "auto", threads: int | None = Non
             f"(onnxruntime fell back to {short_name(in_use)}); check the GPU driver and runtime libraries"
         )
     return session, in_use
+
+
+def open_session(path, provider: str = "auto", threads: int | None = None):
+    """create_session() for a model file, with any ONNX Runtime failure to load
+    it turned into a one-line ModelError. Returns (session, provider_in_use)."""
+    from pathlib import Path
+
+    try:
+        return create_session(str(Path(path).resolve()), provider, threads)
+    except (ModelError, DeviceError):
+        raise
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise ModelError(f"cannot load {path} as an ONNX model: {first_line(e)}") from None
+
+
+def check_interface(session, path, inputs: dict[str, int], outputs: tuple[str, ...]) -> None:
+    """Raise ModelError unless the session has these inputs (name: rank) and outputs
+    (the message says "does not have the expected interface", which callers that
+    try several kinds on one file look for)."""
+    got_in = {i.name: i.shape for i in session.get_inputs()}
+    got_out = tuple(o.name for o in session.get_outputs())
+    for name, rank in inputs.items():
+        if name not in got_in or len(got_in[name]) != rank:
+            raise ModelError(
+                f"{path} does not have the expected interface: wants input '{name}' of rank {rank}, "
+                f"has inputs {sorted(got_in)}"
+            )
+    for name in outputs:
+        if name not in got_out:
+            raise ModelError(f"{path} does not have the expected interface: wants output '{name}', has {list(got_out)}")

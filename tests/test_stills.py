@@ -16,9 +16,14 @@ import pytest
 from clips import SHARED, load_portrait
 from conftest import run_livebg
 from livebg import metrics
-from livebg.cutout import (BackgroundMaker, Options, StillMatter, _Progress, compose, plan, read_image,
-                           shadow_alpha)
+from livebg.backgrounds import open_background
+from livebg.console import Progress
 from livebg.foreground import estimate_foreground
+from livebg.matting.base import Capabilities, Prediction
+from livebg.stills.batch import plan
+from livebg.stills.compose import Options, compose, shadow_alpha
+from livebg.stills.imagefiles import read_image
+from livebg.stills.matter import StillMatter
 
 EVAL = SHARED / "eval"
 PROXY = SHARED / "perf-proxy" / "modnet_arch_random_weights.onnx"
@@ -259,7 +264,7 @@ def test_progress_bar_only_on_a_terminal():
 
     tty, plain = Tty(), io.StringIO()
     for stream in (tty, plain):
-        p = _Progress(3, stream)
+        p = Progress(3, stream=stream, min_interval=0.0)
         for name in ("a", "b", "c"):
             p.step(name)
         p.message("livebg: skipped x: why")
@@ -294,13 +299,16 @@ class _FickleModel:
     """A stand-in segmentation model (256x256 output): the red pixels are the person;
     green pixels are taken for a person too, but only in the right half of what it is shown."""
 
-    def __call__(self, bgr):
+    caps = Capabilities()
+    name, runtime, input_size, side = "fickle", "test", (256, 256), 256
+
+    def predict(self, bgr, state=None):
         small = cv2.resize(bgr, (256, 256), interpolation=cv2.INTER_AREA).astype(np.int16)
         g, r = small[..., 1], small[..., 2]
         person = (r > 150) & (g < 100)
         fake = (g > 150) & (r < 100)
         fake[:, :128] = False
-        return (person | fake).astype(np.float32)
+        return Prediction((person | fake).astype(np.float32))
 
     def close(self):
         pass
@@ -359,7 +367,7 @@ def test_estimate_foreground_lowers_the_fringe_error(new_bg):
 def test_decontamination_in_the_output_lowers_the_fringe_error(spec):
     F, I, alpha = _fringe_case()
     I8 = np.clip(I * 255 + 0.5, 0, 255).astype(np.uint8)
-    bg = BackgroundMaker(spec)
+    bg = open_background(spec, still=True)
     new = bg.render(I8).astype(np.float32) / 255.0
     a = alpha[..., None]
     reference = a * F + (1 - a) * new
@@ -411,7 +419,7 @@ def test_shadow_alpha_in_rgba_and_flattened():
     assert 10 < rgba[152, 80, 3] < 200 and rgba[152, 80, :3].max() == 0  # semi-transparent black
     assert rgba[100, 80, 3] == 255 and tuple(rgba[100, 80, :3]) == (128, 128, 128)
     flat = compose(image, alpha, Options(background="white", shadow=True, decontaminate=False),
-                   BackgroundMaker("white"))
+                   open_background("white", still=True))
     assert flat.shape == (h, w, 3)
     assert flat[152, 80].max() < 240 and flat[5, 5].min() == 255
 

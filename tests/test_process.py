@@ -1,16 +1,22 @@
-"""`livebg process` end to end, as a user runs it: a real 720p clip of a person
+"""`livebg process`: end to end, as a user runs it, a real 720p clip of a person
 (a shared portrait with its reference matte, moving over a wall), the real
 MediaPipe selfie model, real H.264 out, read back and checked region by region."""
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from clips import SHARED, person_frames, read_all, write_clip
 from conftest import artifact_dir, run_livebg
+from livebg.backgrounds import open_background
 from livebg.frames import cover_fit
+from livebg.matting import open_named
+from livebg.process import full_res_alpha_u8, keep_freed_memory, process_file
+from livebg.stage import Stage
+from livebg.video import VideoReader, VideoWriter
 
 N = 45
 
@@ -108,3 +114,68 @@ def test_process_bad_input_is_one_clear_line(clip, tmp_path, args, message):
     assert message.lower() in lines[0].lower()
     assert not (tmp_path / "o.mp4").exists()
     assert not list(tmp_path.glob(".o.*"))  # no temporary leftovers
+
+
+# ---------------------------------------------------------------- process_file and its parts
+
+def test_process_file_gives_the_mattes_of_one_frame_after_another(tmp_path):
+    """The model runs on the next frame while this one is refined, on a guessed
+    crop: where the guess is wrong it runs again, so every matte is the one
+    Stage.matte() gives frame by frame (a fast sideways move makes the crop jump)."""
+    frames, _ = person_frames(40, amplitude=250)
+    path = write_clip(tmp_path / "in.mp4", frames, fps=30)
+    r = VideoReader(path)
+    decoded = list(r.frames())
+    r.close()
+
+    def stage():
+        return Stage(open_named("mediapipe-selfie"), open_background("color:#00ff00"))
+
+    one = stage()
+    try:
+        expected = [full_res_alpha_u8(one.matte(f).alpha, 720, 1280) for f in decoded]
+        moves_one_by_one = one.refiner.tracker.moves
+    finally:
+        one.close()
+    assert moves_one_by_one >= 2  # the crop did move: guesses were wrong sometimes
+
+    two = Stage(open_named("mediapipe-selfie"), open_background("color:#00ff00"),
+                open_twin=lambda name: open_named(name))  # the mirror view on a second instance
+    reader = VideoReader(path)
+    writer = VideoWriter(tmp_path / "out.mp4", 1280, 720, 30)
+    mw = VideoWriter(tmp_path / "m.mkv", 1280, 720, 30, kind="matte")
+    try:
+        assert process_file(reader, two, writer, mw) == 40
+    finally:
+        reader.close()
+        writer.close()
+        mw.close()
+        moves = two.refiner.tracker.moves
+        two.close()
+    with av.open(str(tmp_path / "m.mkv")) as c:
+        got = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    assert len(got) == 40 and moves >= moves_one_by_one - 1  # (the last matte is not shown to the tracker)
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected))
+
+
+def test_full_size_matte_rounds_as_before():
+    rng = np.random.default_rng(1)
+    alpha = rng.random((360, 640), dtype=np.float32)
+    alpha[:40] = 0.0
+    alpha[40:80] = 1.0
+    got = full_res_alpha_u8(alpha, 720, 1280)
+    before = np.clip(cv2.resize(alpha, (1280, 720), interpolation=cv2.INTER_LINEAR) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    assert got.dtype == np.uint8 and got.shape == (720, 1280)
+    assert np.abs(got.astype(int) - before).max() <= 1  # only exact halves may round the other way
+    assert (got != before).mean() < 1e-4
+    assert (got[:70] == 0).all() and (got[90:150] == 255).all()
+    assert (full_res_alpha_u8(None, 4, 6) == 255).all()
+    assert np.array_equal(full_res_alpha_u8(alpha.astype(np.float64), 720, 1280), got)
+
+
+def test_keep_freed_memory_takes_on_glibc():
+    """mallopt is asked to keep freed blocks: it says yes on Linux (glibc), where
+    process relies on it, and nothing is done elsewhere."""
+    import platform
+
+    assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

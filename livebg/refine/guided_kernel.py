@@ -1,7 +1,8 @@
 """The edge step of the matte (contrast, fast colour guided filter, contrast) in numba.
 
-:func:`livebg.refine.refine_edge` with ``fast=True`` is this, written as
-NumPy/OpenCV calls: about 25 full passes over 640x360 planes (two resizes,
+:func:`livebg.refine.edges.refine_edge` is this; written as NumPy/OpenCV
+calls (:func:`livebg.refine.guided.fast_guided_filter` between two contrast
+steps) it takes about 25 full passes over 640x360 planes (two resizes,
 thirteen box filters, the 3x3 solve as whole-array arithmetic, a four-channel
 upscale, the final dot product and two clips), each allocating its result.
 Here the same arithmetic runs in three numba passes over small buffers, with
@@ -178,7 +179,7 @@ def _buffers(sh: int, sw: int) -> tuple[np.ndarray, np.ndarray]:
 
 def refine_edge_fast(guide: np.ndarray, alpha: np.ndarray, radius: int, eps: float, sharpen: float,
                      post_sharpen: float) -> np.ndarray:
-    """refine_edge(..., fast=True) in one kernel (see the module's docstring);
+    """refine_edge() in one kernel (see the module's docstring);
     ``radius`` is at working size, as there (the filter runs at half size)."""
     alpha = np.ascontiguousarray(alpha, dtype=np.float32)
     guide = np.ascontiguousarray(guide)
