@@ -126,7 +126,7 @@ def main(argv=None) -> int:
                 image = cv2.imread(str(img), cv2.IMREAD_COLOR)
                 true = read_alpha(ref)
                 h, w = image.shape[:2]
-                raw = np.clip(cv2.resize(selfie(image), (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+                raw = np.clip(cv2.resize(selfie.predict(image).alpha, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
                 cut = read_alpha(Path(tmp) / f"{img.stem}.png")
                 if cut.shape != true.shape:
                     raise SystemExit(f"{img.name}: cutout is {cut.shape}, reference {true.shape}")

@@ -69,6 +69,7 @@ def collect(pipeline, settings, cpu: CpuClock) -> dict:
             "capture (decode, scale)": _ms(pipeline.timings["capture"]),
             **{f"matting: {STEP_NAMES.get(k, k)}": _ms(v) for k, v in refiner.timings.items()},
             "matting: total": _ms(stage.timings["matting"]),
+            "matte carried to the newer frame": _ms(pipeline.timings["carry"]),
             "compositing": _ms(stage.timings["compositing"]),
             "sinks (virtual camera, recorder queue)": _ms(pipeline.timings["sinks"]),
         },

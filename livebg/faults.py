@@ -20,19 +20,20 @@ from livebg.errors import LivebgError, ModelError, describe
 
 log = logging.getLogger("livebg")
 
-#: Best first: when a model keeps failing, livebg moves to the next one.
-FALLBACK_CHAIN = ("modnet", "mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape")
+#: Best first: when a model keeps failing, livebg moves to the next one. The
+#: matting models (rvm, modnet) and model files fall back to the first of these.
+FALLBACK_CHAIN = ("mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape")
 
 
 def fallback_names(current: str, tried=()) -> list[str]:
     """The models to try, in order, after ``current`` failed.
 
     A model of the chain falls back to the ones after it; any other model
-    (a file) to the chain after MODNet, since MODNet
-    is the slow one and a failing custom model says nothing about speed.
+    (RVM, MODNet, a file) to the whole chain: the light models, which run
+    anywhere (a failing matting model says nothing about another's chances).
     """
     chain = list(FALLBACK_CHAIN)
-    rest = chain[chain.index(current) + 1:] if current in chain else chain[1:]
+    rest = chain[chain.index(current) + 1:] if current in chain else chain
     return [n for n in rest if n != current and n not in tried]
 
 

@@ -26,6 +26,7 @@ from livebg.backgrounds import open_background
 from livebg.errors import InputError, describe
 from livebg.faults import SinkGuard
 from livebg.frames import Frame, LatestSlot, cover_fit
+from livebg.refine.carry import MatteCarrier, thumbnail
 from livebg.sinks import Sink
 from livebg.sources import Source
 from livebg.stage import Stage
@@ -105,7 +106,8 @@ class LivePipeline:
         self.stats = LiveStats()
         self._in = LatestSlot()         # capture -> compositing: every frame we can show
         self._matte_in = LatestSlot()   # capture -> matting: the newest frame when matting is free
-        self._matte = None              # the newest matte
+        self._matte = None              # (matte, index and thumbnail of the frame it was computed on): the newest
+        self._carrier = MatteCarrier()  # moves it to the frame it is laid over
         self._discontinuity = threading.Event()  # the picture stopped being a continuation: reset the matting
         self._out = LatestSlot()
         self._error: BaseException | None = None
@@ -114,7 +116,7 @@ class LivePipeline:
         self._paused = threading.Event()
         self._resume = threading.Event()
         self.source_state = "running"   # running, paused, lost
-        self.timings = {k: collections.deque(maxlen=5000) for k in ("capture", "sinks")}
+        self.timings = {k: collections.deque(maxlen=5000) for k in ("capture", "carry", "sinks")}
         self.recorder = None
         self.t_start = 0.0
         self.t_end = 0.0
@@ -304,7 +306,7 @@ class LivePipeline:
             last_t = time.monotonic()
             if matte is None:  # the model failed before any good matte: keep the start-up frames
                 continue
-            self._matte = matte
+            self._matte = (matte, frame.index, thumbnail(frame.image))
             self.stats.mattes += 1
             self.stats.matte_times.append(last_t)
             # A slow model (MODNet on a CPU) runs at the size that keeps its
@@ -314,14 +316,24 @@ class LivePipeline:
                 log.debug("matting at %d px (longer side) to keep up", size)
 
     def _work(self):
-        """Composites every captured frame with the newest matte."""
+        """Composites every captured frame with the newest matte, moved along
+        the motion from the frame it was computed on to this one (a slow model
+        mattes every second or third frame; laid over a later frame unmoved,
+        a matte trails behind a moving person)."""
         while not self.stop_event.is_set():
             frame = self._in.get(timeout=0.1)
             if frame is None:
                 continue
-            matte = self._matte
-            if self.stage.enabled and matte is None:
+            newest = self._matte
+            if self.stage.enabled and newest is None:
                 continue  # no matte yet (start-up): keep the black start-up frames, not a bare picture
+            matte = None
+            if newest is not None and self.stage.enabled:
+                matte, index, thumb = newest
+                if index != frame.index:
+                    t0 = time.perf_counter()
+                    matte = self._carrier.carry(matte, thumb, frame.image)
+                    self.timings["carry"].append(time.perf_counter() - t0)
             out = self.stage.composite(frame.image, matte, reuse=False)
             self._out.put(Frame(out, frame.index, frame.t_capture))
             self.stats.processed += 1

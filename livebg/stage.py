@@ -52,9 +52,6 @@ class Stage:
     None to run the views one after the other.
     """
 
-    # Input sizes (longer side) a resizable model (MODNet) may run at, live.
-    LADDER = (512, 448, 384, 320, 256, 224, 192, 160)
-
     def __init__(self, matter: Matter, background: Background, *, smoothing: float = 0.6, refine: bool = True,
                  enabled: bool = True, guard: MattingGuard | None = None,
                  open_twin: Callable[[str], Matter] | None = None):
@@ -121,7 +118,7 @@ class Stage:
             self.refiner.reset()
 
     def adapt_resolution(self, budget_s: float, window: int = 8) -> int | None:
-        """Step a resizable model's input size down when recent mattes took
+        """Step a resizable model's input size down its ``ladder`` when recent mattes took
         longer than ``budget_s``, up when the next size up is predicted to fit
         with a margin (cost ~ area). Returns the new size when it changed."""
         matter = self.refiner.matter
@@ -130,7 +127,7 @@ class Stage:
             return None
         size = matter.side
         t = statistics.median(recent)
-        ladder = [s for s in self.LADDER if s <= max(self.LADDER[0], size)]
+        ladder = [s for s in matter.ladder if s <= max(matter.ladder[0], size)]
         i = min(range(len(ladder)), key=lambda k: abs(ladder[k] - size))
         new = size
         if t > budget_s and i + 1 < len(ladder):

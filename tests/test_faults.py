@@ -475,6 +475,7 @@ def test_process_with_no_model_left_stops_with_a_clear_error(short_clip, tmp_pat
 def test_fallback_chain():
     # The selfie model on ONNX Runtime (the default), then the same model through MediaPipe.
     assert fallback_names("modnet") == ["mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape"]
+    assert fallback_names("rvm") == ["mediapipe-selfie-onnx", "mediapipe-selfie", "mediapipe-selfie-landscape"]
     assert fallback_names("mediapipe-selfie-onnx") == ["mediapipe-selfie", "mediapipe-selfie-landscape"]
     assert fallback_names("mediapipe-selfie") == ["mediapipe-selfie-landscape"]
     assert fallback_names("mediapipe-selfie-landscape") == []

@@ -33,7 +33,7 @@ HAND_MADE = [
 ]
 P3M = [(f"{n}.jpg", f"pseudo_alpha/{n}.png") for n in ("p_07141906", "p_22fc0130", "p_514ca06a", "p_d684dae3")]
 
-MODEL_SIZES = {
+MODEL_SIZES = {  # the segmentation models (RVM: tests/test_matting_rvm.py)
     "mediapipe-selfie": (256, 256),
     "mediapipe-selfie-landscape": (144, 256),
     "mediapipe-selfie-onnx": (256, 256),
@@ -177,12 +177,46 @@ def test_modnet_proxy_contract(matter_for):
 
 # ---------------------------------------------------------------- auto
 
-def test_auto_without_modnet_picks_the_selfie_model_on_onnx_runtime():
+def test_auto_picks_robust_video_matting_for_files_and_live_where_it_keeps_up():
     assert not (MODELS / "modnet_photographic_portrait_matting.onnx").exists()
-    m, why = open_matter("auto")
+    m, why = open_matter("auto", purpose="file")
+    try:
+        assert m.name == "rvm" and m.caps.recurrent and why.startswith("picked rvm")
+        assert "MODNet" not in why  # RVM came first: nothing before it failed
+    finally:
+        m.close()
+    # Live, at the largest size where a matte takes at most two frames' time
+    # (at 1 fps any size fits, whatever the machine); a budget no size fits
+    # takes the selfie model instead, with the reason.
+    m, why = open_matter("auto", purpose="live", fps=1)
+    try:
+        assert m.name == "rvm" and m.side == m.ladder[0] and "within 2000 ms" in why
+    finally:
+        m.close()
+    m, why = open_matter("auto", purpose="live", fps=1000, frame_size=(720, 1280))
+    try:
+        assert m.name == "mediapipe-selfie-onnx" and "rvm: RVM takes" in why and "over the 2 ms" in why
+    finally:
+        m.close()
+
+
+def test_auto_for_stills_is_not_a_video_model():
+    m, why = open_matter("auto", purpose="still")
+    try:
+        assert not m.caps.recurrent
+    finally:
+        m.close()
+
+
+def test_auto_without_rvm_picks_the_selfie_model_on_onnx_runtime(tmp_path, monkeypatch):
+    for name in ("mediapipe_selfie.onnx", "selfie_segmentation.tflite"):
+        (tmp_path / name).write_bytes((MODELS / name).read_bytes())
+    monkeypatch.setenv("LIVEBG_MODEL_DIR", str(tmp_path))
+    m, why = open_matter("auto", offline=True, purpose="file")
     try:
         assert m.name == "mediapipe-selfie-onnx" and isinstance(m, SelfieOnnx)
-        assert "MODNet is not present" in why and "mediapipe-selfie-onnx" in why
+        assert "rvm: model rvm (rvm_mobilenetv3_fp32.onnx) is not present" in why
+        assert "MODNet is not present" in why
         image, _ = _load(*P3M[0])
         assert m.predict(image).alpha.shape == (256, 256)
     finally:
@@ -205,7 +239,7 @@ def test_auto_falls_back_to_the_tflite_when_the_onnx_export_cannot_be_had(tmp_pa
     with pytest.raises(ModelError) as e:
         open_matter("auto", offline=True)
     # Every candidate's reason, not only the last one's.
-    for why in ("modnet:", "mediapipe-selfie-onnx:", "mediapipe-selfie:", "selfie_segmentation.tflite"):
+    for why in ("rvm:", "modnet:", "mediapipe-selfie-onnx:", "mediapipe-selfie:", "selfie_segmentation.tflite"):
         assert why in str(e.value)
 
 

@@ -86,6 +86,7 @@ def test_resizable_model_steps_down_when_slow_and_up_when_fast():
 
     class Sized:
         name, runtime, input_size, side = "sized", "test", None, 512
+        ladder = (512, 448, 384, 320, 256, 224, 192, 160)
         caps = Capabilities(soft_alpha=True, resizable=True)
 
         def predict(self, bgr, state=None):

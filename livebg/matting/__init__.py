@@ -126,15 +126,40 @@ def _modnet_if_fast(provider: str, fps: float, frame_size: tuple[int, int], budg
                      f"over the {budget:.0f} ms frame budget at {fps:g} fps")
 
 
+def _rvm_for(purpose: str, provider: str, offline: bool, fps: float, frame_size: tuple[int, int]) -> tuple[Matter, str]:
+    """RVM, for files as it is; live only at a size where it keeps up: each
+    matte within two frames' time (the output never waits; mattes are carried
+    to the frames in between), tried from the largest live size down."""
+    m = open_named("rvm", provider, offline)
+    if purpose != "live":
+        return m, f"rvm on {m.runtime}"
+    budget = 2000.0 / fps
+    try:
+        for side in m.ladder:
+            m.side = side
+            ms = time_matter(m, *frame_size)
+            if ms <= 0.8 * budget:
+                return m, (f"rvm at {side} px: {ms:.0f} ms a matte on {m.runtime}, within {budget:.0f} ms "
+                           f"(two frames at {fps:g} fps); the size adapts while running")
+    except BaseException:
+        m.close()
+        raise
+    m.close()
+    raise ModelError(f"RVM takes {ms:.0f} ms a matte even at {side} px on {m.runtime}, over the "
+                     f"{budget:.0f} ms it may take at {fps:g} fps")
+
+
 def open_matter(model: str, provider: str = "auto", offline: bool = False, *, purpose: str = "live",
                 fps: float = 30.0, frame_size: tuple[int, int] = (720, 1280)) -> tuple[Matter, str]:
     """Open the matter for ``model`` and say why it was chosen: (matter, reason).
 
-    'auto' tries, in order: MODNet when its file is present (live and for
-    files only when it runs within the frame budget, 1/fps, here; for
-    stills always), then the light models (downloaded if need be, unless
-    ``offline``). When every candidate fails, the ModelError gives each
-    one's reason. purpose: "live", "file" or "still".
+    'auto' tries, in order: Robust Video Matting (a true matte with hair;
+    downloaded if need be, unless ``offline``; live only where it keeps up,
+    for stills not at all: a single picture gives it no video to settle on),
+    MODNet when its file is present (live and for files only when it runs
+    within the frame budget, 1/fps, here), then the light models. When
+    every candidate fails, the ModelError gives each one's reason.
+    purpose: "live", "file" or "still".
     """
     if model != "auto":
         m = open_named(model, provider, offline)
@@ -148,9 +173,14 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
             reasons.append(f"{label}: {e}")
             return None
 
-    found = attempt("modnet", lambda: _modnet_if_fast(provider, fps, frame_size, purpose != "still"))
-    if found is not None:
-        return found[0], f"picked {found[1]}"
+    candidates = []
+    if purpose != "still":
+        candidates.append(("rvm", lambda: _rvm_for(purpose, provider, offline, fps, frame_size)))
+    candidates.append(("modnet", lambda: _modnet_if_fast(provider, fps, frame_size, purpose != "still")))
+    for label, fn in candidates:
+        found = attempt(label, fn)
+        if found is not None:
+            return found[0], f"picked {found[1]}" + (f" ({'; '.join(reasons)})" if reasons else "")
     for name in LIGHT_MODELS:
         m = attempt(name, lambda: open_named(name, provider, offline))
         if m is not None:

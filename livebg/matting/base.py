@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "onnx-selfie": "livebg.matting.selfie:SelfieOnnx",
     "mediapipe-tflite": "livebg.matting.mediapipe_selfie:MediaPipeSelfie",
     "onnx-modnet": "livebg.matting.modnet:ModNet",
+    "onnx-rvm": "livebg.matting.rvm:Rvm",
 }
 
 
@@ -79,6 +80,7 @@ class Matter(Protocol):
     caps: Capabilities
     input_size: tuple[int, int] | None  # (h, w) the network needs; None when resizable
     side: int                 # for resizable models: the longer side of the input, in pixels
+    ladder: tuple[int, ...]   # for resizable models: the sides it may run at live, largest first
 
     def predict(self, bgr: "np.ndarray", state: Any = None) -> Prediction:
         """The model on a BGR uint8 frame (validated by check_frame)."""

@@ -36,6 +36,8 @@ class ModNet:
 
     caps = Capabilities(soft_alpha=True, resizable=True)
     input_size = None
+    #: Input sizes (longer side) it may run at live, largest first.
+    ladder = (512, 448, 384, 320, 256, 224, 192, 160)
 
     def __init__(self, path: Path, name: str = "modnet", provider: str = "auto", ref_size: int = 512,
                  threads: int | None = None, **_):

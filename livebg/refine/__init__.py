@@ -4,6 +4,10 @@
   crop (:mod:`.tracking`), the edge refined (:mod:`.edges`, with the guided
   filter of :mod:`.guided` and its numba kernel :mod:`.guided_kernel`),
   smoothed over time (:mod:`.smoothing`).
+- :mod:`.recurrent`: the refiner for recurrent models (Robust Video
+  Matting): the one owner of the model's memory.
+- :mod:`.carry`: a matte moved along the motion to the frame it is laid
+  over (live, where the model mattes every second or third frame).
 - :mod:`.base`: the :class:`Matte` a refiner returns and the interface all
   refiners share.
 
@@ -16,14 +20,17 @@ from __future__ import annotations
 from livebg.matting.base import Matter
 from livebg.refine.base import Matte, Refiner
 from livebg.refine.crop import CropRefiner
+from livebg.refine.recurrent import RecurrentRefiner
 from livebg.refine.tracking import PersonTracker
 
-__all__ = ["Matte", "Refiner", "CropRefiner", "for_matter", "warmup"]
+__all__ = ["Matte", "Refiner", "CropRefiner", "RecurrentRefiner", "for_matter", "warmup"]
 
 
 def for_matter(matter: Matter, smoothing: float = 0.6, refine: bool = True) -> Refiner:
     """livebg's pipeline for this model (or the bare model, smoothed, if ``refine`` is off).
     The refiner owns ``matter`` from here on (closes it)."""
+    if matter.caps.recurrent:
+        return RecurrentRefiner(matter)
     if not refine:
         return CropRefiner(matter, crop=False, guided=False, sharpen=1.0, post_sharpen=1.0, smoothing=smoothing,
                            flip=False)

@@ -1,0 +1,90 @@
+"""Robust Video Matting (Lin et al., WACV 2022) through ONNX Runtime.
+
+A true matting model with a memory: a recurrent network that carries four
+feature maps (r1..r4) from one frame to the next, and predicts the alpha and
+the subject's colour (``fgr``: decontaminated, free of the old background).
+Inside, the frame is scaled by ``downsample_ratio`` for the network's base
+and the result brought back to the input size by its own guided-filter
+refiner; its authors advise a base of about 256-512 px (0.375 for 720p
+portraits, 0.25 for 1080p).
+
+The state belongs to whoever calls :meth:`Rvm.predict` (livebg's
+recurrent refiner, :mod:`livebg.refine.recurrent`): this object holds
+none, so no stray call can corrupt it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebg.matting.base import Capabilities, Prediction, check_frame
+from livebg.matting.providers import check_interface, open_session
+
+_STATE = ("r1i", "r2i", "r3i", "r4i")
+_OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
+
+
+def initial_state() -> tuple[np.ndarray, ...]:
+    """The state a first frame starts from (what the authors feed)."""
+    zero = np.zeros((1, 1, 1, 1), np.float32)
+    return zero, zero, zero, zero
+
+
+class Rvm:
+    """The MobileNetV3 RVM release (rvm_mobilenetv3_fp32.onnx).
+
+    side: the longer side of the picture the model is given (a larger frame
+    is scaled down to it); base: the longer side of the network's internal
+    picture, so ``downsample_ratio = min(1, base / side)``. Both may change
+    between frames (the live ladder lowers ``side``); a change of size makes
+    the state meaningless, and the refiner resets it.
+    """
+
+    caps = Capabilities(soft_alpha=True, recurrent=True, foreground=True, resizable=True)
+    input_size = None
+    #: Input sizes (longer side) it may run at live, largest first.
+    ladder = (640, 576, 512, 448, 384, 320, 256)
+
+    def __init__(self, path: Path, name: str = "rvm", provider: str = "auto", ref_size: int = 1280,
+                 base: int = 480, threads: int | None = None, **_):
+        self.name = name
+        self.side = int(ref_size)
+        self.base = int(base)
+        self.session, used = open_session(path, provider, threads)
+        check_interface(self.session, path, {"src": 4, "r1i": 4, "r2i": 4, "r3i": 4, "r4i": 4, "downsample_ratio": 1},
+                        tuple(_OUTPUTS))
+        self.provider = used
+        self.runtime = f"onnxruntime {used}"
+
+    def input_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) of the picture the model is given for a height x width frame."""
+        longer = max(height, width)
+        if longer <= self.side:
+            return height, width
+        s = self.side / longer
+        return max(1, round(height * s)), max(1, round(width * s))
+
+    def ratio(self, height: int, width: int) -> float:
+        return min(1.0, self.base / max(height, width))
+
+    def predict(self, bgr: np.ndarray, state=None) -> Prediction:
+        """alpha float32 and foreground BGR uint8 at the model's input size, and the next state."""
+        check_frame(bgr)
+        h, w = self.input_shape(*bgr.shape[:2])
+        small = bgr if (h, w) == bgr.shape[:2] else cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
+        x = cv2.dnn.blobFromImage(small, scalefactor=1.0 / 255.0, swapRB=True)
+        feeds = dict(zip(_STATE, state if state is not None else initial_state()))
+        feeds["src"] = x
+        feeds["downsample_ratio"] = np.array([self.ratio(h, w)], np.float32)
+        fgr, pha, *rec = self.session.run(_OUTPUTS, feeds)
+        alpha = np.clip(pha[0, 0], 0.0, 1.0).astype(np.float32, copy=False)
+        # RGB planes in [0, 1] -> interleaved BGR uint8, rounded.
+        fg = cv2.merge([fgr[0, 2], fgr[0, 1], fgr[0, 0]])
+        fg = cv2.convertScaleAbs(fg, alpha=255.0)
+        return Prediction(alpha, fg, tuple(rec))
+
+    def close(self) -> None:
+        self.session = None

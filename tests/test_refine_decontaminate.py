@@ -1,0 +1,55 @@
+"""The subject's own colours at a fractional edge (livebg.refine.decontaminate):
+a fringe of the old room is taken out, the rest of the picture left as it is."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from clips import load_portrait
+from livebg.refine.decontaminate import foreground_delta
+
+
+def _over(name, room_bgr, width=640, height=360):
+    image, alpha = load_portrait(name)
+    s = height / image.shape[0]
+    F = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA).astype(np.float32)
+    a = cv2.resize(alpha, (F.shape[1], F.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    x0 = (width - F.shape[1]) // 2
+    Fc = np.zeros((height, width, 3), np.float32)
+    ac = np.zeros((height, width), np.float32)
+    Fc[:, x0:x0 + F.shape[1]] = F[:, :width - x0]
+    ac[:, x0:x0 + F.shape[1]] = a[:, :width - x0]
+    room = np.empty_like(Fc)
+    room[:] = room_bgr
+    comp = np.clip(Fc * ac[..., None] + room * (1 - ac[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    return comp, ac, Fc
+
+
+@pytest.mark.parametrize("name", ["p_d684dae3", "p_514ca06a", "p_09ba26b4"])
+def test_a_green_room_leaves_less_green_in_the_hair(name):
+    """Over a loud green room, laid over grey: how much greener than the
+    subject's own colours the hair comes out (the fringe), before and after."""
+    comp, a, F = _over(name, (30, 200, 40))
+    delta = foreground_delta(comp, a)
+    grey = np.full_like(F, 128)
+    band = (a > 0.1) & (a < 0.9)
+
+    def green_excess(colours):
+        out = colours * a[..., None] + grey * (1 - a[..., None])
+        truth = F * a[..., None] + grey * (1 - a[..., None])
+        g = lambda x: x[..., 1] - (x[..., 0] + x[..., 2]) / 2  # noqa: E731
+        return (g(out) - g(truth))[band].mean()
+
+    before = green_excess(comp.astype(np.float32))
+    after = green_excess(np.clip(comp + delta, 0, 255))
+    assert before > 10 and after < 0.6 * before, (before, after)
+
+
+def test_solid_subject_and_plain_room_are_left_exactly_as_they_are():
+    comp, a, _ = _over("p_514ca06a", (90, 120, 200))
+    delta = foreground_delta(comp, a)
+    assert delta.shape == comp.shape and delta.dtype == np.float32
+    assert (delta[a >= 254 / 255] == 0).all() and (delta[a <= 1 / 255] == 0).all()
+    assert np.abs(delta[(a > 0.1) & (a < 0.9)]).mean() > 1  # and it does act on the edge
