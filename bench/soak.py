@@ -15,6 +15,7 @@ bench/results/soak.md.
 
     python bench/soak.py --minutes 60
     python bench/soak.py --minutes 10 --no-vcam --width 640 --height 360
+    python bench/soak.py --minutes 10 --model rvm
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--input", help="video file to use as the camera (default: a generated 2 s clip, looped)")
     ap.add_argument("--background", default="blur")
+    ap.add_argument("--model", default="auto", help="livebg's --model (default auto: RVM where it keeps up)")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--fps", type=float, default=30.0)
@@ -112,7 +114,7 @@ def main() -> int:
     env.setdefault("LIVEBG_MODEL_DIR", str(ROOT.parent / "shared" / "data" / "models"))
     cmd = [sys.executable, "-m", "livebg", "run", "--input", str(clip), "--no-tray", "--duration", f"{duration:g}",
            "--record", str(rec), "--background", a.background, "--width", str(a.width), "--height", str(a.height),
-           "--fps", f"{a.fps:g}"]
+           "--fps", f"{a.fps:g}", "--model", a.model]
     ts_path = None
     if a.no_vcam:
         cmd.append("--no-vcam")

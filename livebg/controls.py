@@ -372,10 +372,12 @@ class Controller:
     def status(self) -> str:
         """A few lines for the tray tooltip."""
         lines = []
+        size = self.pipeline.stage.matte_size
+        model = f"model {self.model}" + (f" at {size} px" if size else "")
         if self.switching_model:
-            lines.append(f"model {self.model} (switching to {self.switching_model}...)")
+            lines.append(f"{model} (switching to {self.switching_model}...)")
         else:
-            lines.append(f"model {self.model}")
+            lines.append(model)
         lines.append(f"{self.pipeline.processing_fps():.1f} fps")
         lines.append(f"background: {self.describe_background()}" if self.enabled else "effect off (camera as is)")
         rec = self.recording
