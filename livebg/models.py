@@ -41,7 +41,7 @@ from pathlib import Path
 
 from livebg import __version__
 from livebg.errors import ModelError
-from livebg.files import atomic_file, remove_stale_parts
+from livebg.files import atomic_file, cache_root, remove_stale_parts
 from livebg.matting.base import KINDS
 
 __all__ = [
@@ -233,14 +233,7 @@ def cache_dir() -> Path:
     ``<user cache dir>/livebg/models``; ``$LIVEBG_CACHE_DIR`` replaces the
     ``<user cache dir>/livebg`` part. The folder may not exist yet.
     """
-    env = os.environ.get("LIVEBG_CACHE_DIR")
-    if env:
-        root = Path(env).expanduser()
-    else:
-        import platformdirs
-
-        root = Path(platformdirs.user_cache_dir("livebg", appauthor=False))
-    return root / "models"
+    return cache_root() / "models"
 
 
 def model_dir() -> Path | None:
