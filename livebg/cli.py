@@ -19,6 +19,11 @@ from livebg.errors import ConfigError, LivebgError, first_line
 log = logging.getLogger("livebg")
 
 
+BACKGROUND_HELP = ("image or video file; blur or blur:N (strength 1-100); a colour: color:#RRGGBB, color:#RGB or "
+                   "color:NAME with a CSS colour name (white, black, red, teal, ...), NAME alone too; or none "
+                   "(default blur)")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit 2, like every other usage error
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -54,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_options(p, vcam_flag: bool) -> None:
     p.add_argument("--input", help="camera index (default 0) or a video file, played as a webcam would, looping")
     p.add_argument("--device", help="virtual camera device (e.g. /dev/video7); default: the first free one")
-    p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
+    p.add_argument("--background", help=BACKGROUND_HELP)
     p.add_argument("--record", metavar="FILE.mp4", help="also record the output to this MP4 file")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     if vcam_flag:
@@ -73,7 +78,7 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
                        description="Composite every frame of a video file, in order, at its size and frame rate.")
     p.add_argument("input", help="input video file")
     p.add_argument("-o", "--output", help="output .mp4 file (H.264)")
-    p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
+    p.add_argument("--background", help=BACKGROUND_HELP)
     p.add_argument("--matte-out", metavar="MATTE.mkv", help="also write the alpha matte as lossless grey video (FFV1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     _common_model(p)
@@ -87,8 +92,9 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (for one picture: .png/.webp, or .jpg with --background) or folder")
     p.add_argument("--background", metavar="SPEC",
-                   help="write the person flattened onto: white, color:#RRGGBB, blur, blur:N (the photo's own "
-                        "background blurred), or an image file (default: none, a transparent cutout)")
+                   help="write the person flattened onto: a colour (color:#RRGGBB, color:#RGB, color:NAME with a "
+                        "CSS colour name, or NAME alone, e.g. white), blur, blur:N (the photo's own background "
+                        "blurred), or an image file (default: none, a transparent cutout)")
     p.add_argument("--shadow", action="store_true", help="add a soft drop shadow under the person")
     p.add_argument("--crop", action="store_true", help="trim to the person, with a margin")
     p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
