@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(p, vcam_flag: bool) -> None:
-    p.add_argument("--input", help="camera index (default 0) or a video file, played as a webcam would, looping")
+    p.add_argument("--input", help="camera index (default 0) or device (/dev/video2), or a video file, played as a webcam would, looping")
     p.add_argument("--device", help="virtual camera device (e.g. /dev/video7); default: the first free one")
     p.add_argument("--background", help=BACKGROUND_HELP)
     p.add_argument("--record", metavar="FILE.mp4", help="also record the output to this MP4 file")

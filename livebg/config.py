@@ -28,7 +28,7 @@ def _opt(default: Any, help: str, lo: float | None = None, hi: float | None = No
 class Settings:
     """All of livebg's settings. Units and ranges are in each field's help."""
 
-    input: str = _opt("0", "camera index (0, 1, ...) or a video file; a file plays as a webcam would, looping")
+    input: str = _opt("0", "camera index (0, 1, ...) or device (/dev/video2), or a video file; a file plays as a webcam would, looping")
     output: str = _opt("", "output file for `process` (.mp4, H.264)")
     matte_out: str = _opt("", "write the alpha matte as lossless grey video (FFV1 in .mkv)")
     device: str = _opt("", "virtual camera device (e.g. /dev/video7 on Linux); empty picks the first free one")

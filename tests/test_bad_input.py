@@ -137,6 +137,9 @@ CASES = [
          "output folder does not exist"),
     # ---- cameras
     Case("camera-index-absent", RUN + ("--input", "7"), "camera 7 could not be opened"),
+    # A device path is a camera, never "input file not found".
+    Case("camera-device-absent", RUN + ("--input", "/dev/video57"), "camera /dev/video57 does not exist"),
+    Case("camera-device-not-a-camera", RUN + ("--input", "/dev/null"), "/dev/null is not a camera device"),
     # ---- conflicting options
     Case("device-and-no-vcam", RUN + ("--input", "{d}/clip.mp4", "--device", "/dev/video7"), "contradict"),
     Case("record-over-input", RUN + ("--input", "{d}/clip.mp4", "--record", "{d}/clip.mp4"),
