@@ -23,10 +23,20 @@ from livebg.errors import ConfigError, DeviceError, LivebgError
 log = logging.getLogger("livebg")
 
 
-def display_available() -> bool:
+def display_problem(opencv: bool = False) -> str | None:
+    """Why no window can be shown here (no display, an X server that does not
+    answer, Qt's libraries missing), or None. Checked without starting Qt,
+    which would abort the whole process. ``opencv``: the preview window is
+    OpenCV's own (no tray), which has its own Qt."""
     if platform.system() in ("Windows", "Darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        return None
+    from livebg.tray import why_no_window
+
+    return why_no_window(opencv=opencv)
+
+
+def display_available() -> bool:
+    return display_problem() is None
 
 
 def check_settings(s: Settings) -> None:
@@ -41,6 +51,11 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("--device and --no-vcam contradict each other")
     if s.width % 2 or s.height % 2:
         raise ConfigError(f"output size must be even for the virtual camera (YUV 4:2:0), got {s.width}x{s.height}")
+    if s.preview:
+        why = display_problem(opencv=not s.tray)
+        if why:
+            raise ConfigError(f"--preview cannot open its window here: {why}; run without --preview "
+                              f"(--record FILE.mp4 keeps the output)")
 
 
 def run(s: Settings, bench: bool = False, json_path: str | None = None) -> int:
@@ -110,11 +125,18 @@ def _open_sinks(s: Settings, closers: ExitStack) -> tuple[list, bool, list[str]]
             log.info("virtual camera: %s, %dx%d at %g fps", vcam.device, s.width, s.height, s.fps)
         except DeviceError as e:
             # An explicit device must work; otherwise keep going if anything else shows the output.
-            if s.device or not (preview_on or s.record or display_available()):
+            if s.device:
                 raise
+            no_window = None if preview_on else display_problem(opencv=not s.tray)
+            if no_window and not s.record:  # nothing would show the output: say so, and what to do
+                reason = getattr(e, "reason", str(e))
+                setup = f", or {e.setup}" if getattr(e, "setup", "") else ""
+                raise DeviceError(f"no virtual camera ({reason}) and no preview window instead: {no_window}; "
+                                  f"add --no-vcam to run without them (--record FILE.mp4 keeps the output){setup}"
+                                  ) from None
             log.warning("%s", e)
             notices.append(str(e))
-            if not preview_on and display_available():
+            if not preview_on and not no_window:
                 log.warning("showing a preview window instead")
                 preview_on = True
     if not sinks and not preview_on and not s.record:

@@ -35,6 +35,7 @@ from mounts import tmpfs
 
 NO_DAC = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 RUN = ("run", "--no-tray", "--no-vcam", "--duration", "1")
+NO_DISPLAY = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,19 @@ CASES = [
     # A device path is a camera, never "input file not found".
     Case("camera-device-absent", RUN + ("--input", "/dev/video57"), "camera /dev/video57 does not exist"),
     Case("camera-device-not-a-camera", RUN + ("--input", "/dev/null"), "/dev/null is not a camera device"),
+    # ---- nothing to show the output on (the test machines have no V4L2 at all, so no virtual camera either)
+    Case("preview-without-display", ("run", "--input", "{d}/clip.mp4", "--no-vcam", "--no-tray", "--preview",
+                                     "--duration", "1"), "--preview cannot open its window here: no display",
+         env=NO_DISPLAY),
+    Case("preview-without-display-tray", ("run", "--input", "{d}/clip.mp4", "--no-vcam", "--preview",
+                                          "--duration", "1"), "--preview cannot open its window here: no display",
+         env=NO_DISPLAY),
+    Case("preview-display-not-answering", ("run", "--input", "{d}/clip.mp4", "--no-vcam", "--no-tray", "--preview",
+                                           "--duration", "1"), "cannot connect to the X display :4093",
+         env={"DISPLAY": ":4093", "WAYLAND_DISPLAY": ""}),
+    Case("no-vcam-no-display", ("run", "--input", "{d}/clip.mp4", "--no-tray", "--duration", "1"),
+         "and no preview window instead: no display (DISPLAY and WAYLAND_DISPLAY are not set); add --no-vcam",
+         env=NO_DISPLAY),
     # ---- conflicting options
     Case("device-and-no-vcam", RUN + ("--input", "{d}/clip.mp4", "--device", "/dev/video7"), "contradict"),
     Case("record-over-input", RUN + ("--input", "{d}/clip.mp4", "--record", "{d}/clip.mp4"),
