@@ -178,10 +178,30 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line unless --debug
         if debug:
             raise
+        missing = _missing_system_library(e)
+        if missing:
+            print(f"livebg: error: {missing}", file=sys.stderr)
+            return 1
         print(f"livebg: internal error: {type(e).__name__}: {first_line(e) if str(e).strip() else ''} "
               f"(run again with --debug and report the traceback)", file=sys.stderr)
         return 3
     return 0
+
+
+def _missing_system_library(e: BaseException) -> str | None:
+    """For an import that failed because the system lacks a shared library (a
+    minimal Debian without libGL for OpenCV): which, and the package that has it."""
+    if not isinstance(e, (ImportError, OSError)):
+        return None
+    text = str(e)
+    marker = ": cannot open shared object file"
+    if marker not in text:
+        return None
+    soname = text.split(marker)[0].rsplit(": ", 1)[-1].strip()
+    from livebg.tray import debian_package
+
+    return (f"a system library is missing: {soname} (Debian/Ubuntu: sudo apt install {debian_package(soname)}, "
+            f"and run again)")
 
 
 # ---------------------------------------------------------------- process, run, bench

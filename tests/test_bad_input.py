@@ -341,3 +341,18 @@ def test_debug_flag_before_or_after_the_command(where, folder):
     assert r.returncode != 0
     assert "Traceback (most recent call last)" in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("livebg.errors.InputError: input file not found")
+
+
+def test_missing_system_library_is_named_with_its_package(tmp_path):
+    """A minimal Debian lacks libGL, which OpenCV's wheel loads: one line naming
+    the library and its package, not "internal error". The missing library is
+    played by a stand-in cv2 module that fails as the real one does there
+    (ImportError with the loader's message); the machine has libGL."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "cv2.py").write_text('raise ImportError("libGL.so.1: cannot open shared object file: '
+                                 'No such file or directory")\n')
+    frames, _ = person_frames(2, width=320, height=180)
+    clip = write_clip(tmp_path / "clip.mp4", frames, fps=15)
+    r = run_livebg("process", clip, "-o", tmp_path / "o.mp4", env=dict(os.environ, PYTHONPATH=str(fake)))
+    assert_one_clear_error(r, "a system library is missing: libGL.so.1 (Debian/Ubuntu: sudo apt install libgl1")
