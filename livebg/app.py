@@ -129,7 +129,7 @@ def _open_sinks(s: Settings, closers: ExitStack) -> tuple[list, bool, list[str]]
                 raise
             no_window = None if preview_on else display_problem(opencv=not s.tray)
             if no_window and not s.record:  # nothing would show the output: say so, and what to do
-                reason = getattr(e, "reason", str(e))
+                reason = getattr(e, "reason", "") or str(e)
                 setup = f", or {e.setup}" if getattr(e, "setup", "") else ""
                 raise DeviceError(f"no virtual camera ({reason}) and no preview window instead: {no_window}; "
                                   f"add --no-vcam to run without them (--record FILE.mp4 keeps the output){setup}"

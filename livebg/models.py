@@ -58,6 +58,8 @@ __all__ = [
     "list_rows",
     "load_manifest",
     "missing_message",
+    "ModelMissing",
+    "how_to_get",
     "model_dir",
     "resolve",
     "verify_all",
@@ -370,12 +372,29 @@ def find_present(spec: ModelSpec | str) -> Path | None:
 
 
 
+class ModelMissing(ModelError):
+    """A model that is not here and could not be had: downloading is off, or
+    every download failed. ``spec``: which; ``why``: that, in a few words
+    (``"downloading is off"``, or each address's failure)."""
+
+    def __init__(self, message: str, spec: ModelSpec | None = None, why: str = ""):
+        super().__init__(message)
+        self.spec = spec
+        self.why = why
+
+
+def how_to_get(spec: ModelSpec, where: str = "") -> str:
+    """Where to get *spec* by hand and how to install it: for a machine without network.
+    where: said after the address, e.g. "(on any machine with a network)"."""
+    return f"download {spec.urls[0]}{' ' + where if where else ''} and install it with `livebg models import {spec.file}`"
+
+
 def missing_message(spec: ModelSpec) -> str:
     """One-line explanation that *spec* is absent and how to get it."""
     where = ", ".join(str(p.parent) for p, _ in _candidates(spec))
     return (
         f"model {spec.name} ({spec.file}) is not present and downloading is off; "
-        f"get it with `livebg models fetch {spec.name}`, or put {spec.file} in a "
+        f"get it with `livebg models fetch {spec.name}`, or {how_to_get(spec)}, or put {spec.file} in a "
         f"folder named by LIVEBG_MODEL_DIR (looked in: {where})"
     )
 
@@ -409,7 +428,7 @@ def resolve(
             verify_file(spec, path, hint)
             return spec, path
     if offline:
-        raise ModelError(missing_message(spec))
+        raise ModelMissing(missing_message(spec), spec, "downloading is off")
     return spec, download(spec, cache_dir(), progress=progress)
 
 
@@ -436,7 +455,7 @@ def fetch(name: str, *, offline: bool = False, progress: bool = True) -> Path:
             if offline:
                 raise
     elif offline:
-        raise ModelError(missing_message(spec))
+        raise ModelMissing(missing_message(spec), spec, "downloading is off")
     return download(spec, cache_dir(), progress=progress)
 
 
@@ -556,12 +575,14 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress) -> Path:
+def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress, announce: bool) -> Path:
     req = urllib.request.Request(url, headers={"User-Agent": f"livebg/{__version__}"})
     with urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT) as resp:
         length = resp.headers.get("Content-Length")
         if length is not None and length.strip().isdigit() and int(length) != spec.size:
             raise _Refused(f"server offers {int(length)} bytes, expected {spec.size}")
+        if announce:  # only once connected: without a network, the one line is the error
+            progress.message(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB) from {url}")
         return _write_verified(spec, dest_dir, _response_chunks(resp), progress.update)
 
 
@@ -578,31 +599,33 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
     """
     from livebg.console import Progress, megabytes_text
 
+    import logging
+
     folder = Path(dest_dir)
     failures = []
+    reasons = []
     for url in spec.urls:
         show = Progress(spec.size, text=megabytes_text, enabled=progress)
-        if progress:
-            show.message(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB) from {url}")
         try:
-            path = _download_one(spec, url, folder, show)
+            path = _download_one(spec, url, folder, show, announce=progress)
         except (OSError, http.client.HTTPException, ValueError, _Refused) as exc:
             reason = _reason(exc)
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()
             show.close()
-            if progress:
-                show.message(f"livebg: download failed: {url}: {reason}")
+            # Said in the error if every address fails; a later one may well work.
+            logging.getLogger("livebg").debug("download failed: %s: %s", url, reason)
             failures.append(f"{url}: {reason}")
+            reasons.append(reason)
             continue
         show.close()
         if progress:
             show.message(f"livebg: {spec.name} downloaded and verified")
         return path
-    raise ModelError(
-        f"could not download {spec.name} ({spec.file}): "
-        + "; ".join(failures)
-        + "; download it by hand into a folder and set LIVEBG_MODEL_DIR to it"
+    raise ModelMissing(
+        f"could not download {spec.name} ({spec.file}): " + "; ".join(failures)
+        + f"; {how_to_get(spec)} (or put it in a folder and set LIVEBG_MODEL_DIR to it)",
+        spec, "; ".join(dict.fromkeys(reasons)),
     )
 
 

@@ -564,3 +564,45 @@ def test_verify_all_and_list_rows(cache, model_dir):
     assert listed[ok.name]["licence"] == "Apache-2.0"
     assert listed[bad.name]["present"] is False and listed[bad.name]["path"] == ""
     assert listed["modnet"]["present"] is False
+
+
+# ---------------------------------------------------------------- the first start without a network
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_first_start_without_network_is_one_line_then_models_import_works(tmp_path):
+    """No model anywhere and no network (every connection refused, through a
+    proxy address where nothing listens): `process` says one line, naming the
+    default model, the file to get and the command that installs it (it once
+    printed two "downloading" / "download failed" pairs and advice about the
+    fallback). That command then makes the same `process` work, offline."""
+    from clips import person_frames, write_clip
+    from conftest import run_livebg
+
+    clip = write_clip(tmp_path / "clip.mp4", person_frames(4, 320, 180)[0], fps=15)
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "livebg_model_dir")}
+    env.update(https_proxy=proxy, http_proxy=proxy, HTTPS_PROXY=proxy, HTTP_PROXY=proxy)
+    spec = models.get_spec("mediapipe-selfie-onnx")
+    for extra in ((), ("--offline",)):
+        r = run_livebg("process", clip, "-o", tmp_path / "o.mp4", *extra, env=env)
+        assert r.returncode == 1, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, r.stderr
+        line = lines[0]
+        assert line.startswith("livebg: error: the default model mediapipe-selfie-onnx is not here"), line
+        assert f"download {spec.urls[0]}" in line and "`livebg models import mediapipe_selfie.onnx`" in line
+        assert ("could not be downloaded (" in line) if not extra else ("downloading is off" in line)
+    assert not (tmp_path / "o.mp4").exists()
+
+    r = run_livebg("models", "import", _shared_file(spec.file), env=env)
+    assert r.returncode == 0 and "imported mediapipe-selfie-onnx" in r.stdout, r.stderr
+    r = run_livebg("process", clip, "-o", tmp_path / "o.mp4", "--offline", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "picked mediapipe-selfie-onnx" in r.stderr

@@ -139,13 +139,18 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
     if model != "auto":
         m = open_named(model, provider, offline)
         return m, f"model {m.name} as asked, on {m.runtime}"
+    from livebg.models import ModelMissing
+
     reasons: list[str] = []
+    missing: list[ModelMissing] = []
 
     def attempt(label, fn):
         try:
             return fn()
         except LivebgError as e:  # ModelError, or DeviceError for an explicit provider
             reasons.append(f"{label}: {e}")
+            if isinstance(e, ModelMissing):
+                missing.append(e)
             return None
 
     found = attempt("modnet", lambda: _modnet_if_fast(provider, fps, frame_size, purpose != "still"))
@@ -155,4 +160,19 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
         m = attempt(name, lambda: open_named(name, provider, offline))
         if m is not None:
             return m, f"picked {m.name} on {m.runtime} ({'; '.join(reasons)})"
+    if len(missing) == len(LIGHT_MODELS):
+        # The first start without a network (or with --offline): nothing is wrong
+        # but the missing file, so one short line on how to get the default.
+        raise ModelMissing(_first_start_message(missing[0]), missing[0].spec, missing[0].why)
     raise ModelError("no model could be opened: " + "; ".join(reasons))
+
+
+def _first_start_message(e) -> str:
+    from livebg.models import how_to_get
+
+    spec = e.spec
+    if e.why == "downloading is off":
+        return (f"the default model {spec.name} is not here and downloading is off (offline): "
+                f"{how_to_get(spec, '(from any machine)')}, or run once without --offline to download it")
+    return (f"the default model {spec.name} is not here and could not be downloaded ({e.why}): "
+            f"{how_to_get(spec, '(on any machine with a network)')}")

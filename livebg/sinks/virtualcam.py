@@ -27,7 +27,7 @@ class NoVirtualCamera(DeviceError):
     """No virtual camera could be opened. ``reason``: why, in a few words;
     ``setup``: how to set one up (may be empty)."""
 
-    def __init__(self, message: str, reason: str, setup: str = ""):
+    def __init__(self, message: str, reason: str = "", setup: str = ""):
         super().__init__(message)
         self.reason = reason
         self.setup = setup
