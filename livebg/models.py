@@ -19,7 +19,8 @@ into place only once their size and sha256 are right, so the final name
 never holds a partial or wrong file.
 
 Only the standard library, platformdirs and livebg's own light modules are
-imported here.
+imported here (the network modules only when downloading: the command line
+reads the manifest for its help).
 """
 
 from __future__ import annotations
@@ -27,14 +28,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import http.client
 import importlib.resources
 import os
 import re
 import threading
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +56,8 @@ __all__ = [
     "list_rows",
     "load_manifest",
     "missing_message",
+    "looks_like_path",
+    "unknown_model_message",
     "ModelMissing",
     "how_to_get",
     "model_dir",
@@ -220,10 +220,17 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return specs[name]
     except KeyError:
-        raise ModelError(
-            f"unknown model {name!r}; known models: {', '.join(specs)} "
-            "(or give the path of a .onnx/.tflite file)"
-        ) from None
+        raise ModelError(unknown_model_message(name, list(specs))) from None
+
+
+def unknown_model_message(name: str, known: list[str]) -> str:
+    """``unknown model 'x'; did you mean y? (known models: ...)``: one line."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return (f"unknown model {name!r}{hint} (known models: {', '.join(known)}; "
+            "or give the path of a .onnx/.tflite file)")
 
 
 # ---------------------------------------------------------------- folders
@@ -342,7 +349,8 @@ def identify(path: str | os.PathLike[str]) -> ModelSpec | None:
 # ---------------------------------------------------------------- lookup
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """True when --model text names a file rather than a model: a path separator, or .onnx/.tflite."""
     seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     return any(s in text for s in seps) or text.lower().endswith(_MODEL_SUFFIXES)
 
@@ -414,7 +422,7 @@ def resolve(
     size or sha256, a missing model with *offline* set, or a failed
     download.
     """
-    if _looks_like_path(name_or_path):
+    if looks_like_path(name_or_path):
         path = Path(name_or_path).expanduser()
         if not path.exists():
             raise ModelError(f"model file not found: {name_or_path}")
@@ -560,6 +568,9 @@ def _response_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
 
 
 def _reason(exc: BaseException) -> str:
+    import http.client
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
@@ -576,6 +587,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress, announce: bool) -> Path:
+    import urllib.request
+
     req = urllib.request.Request(url, headers={"User-Agent": f"livebg/{__version__}"})
     with urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT) as resp:
         length = resp.headers.get("Content-Length")
@@ -599,7 +612,9 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
     """
     from livebg.console import Progress, megabytes_text
 
+    import http.client
     import logging
+    import urllib.error
 
     folder = Path(dest_dir)
     failures = []

@@ -15,7 +15,7 @@ from livebg.errors import LivebgError, ModelError
 from livebg.matting.base import KINDS, Capabilities, Matter, Prediction, check_frame, runner
 
 __all__ = ["KINDS", "Capabilities", "Matter", "Prediction", "check_frame", "open_named", "open_matter",
-           "model_choices", "time_matter", "fallback_opener", "LIGHT_MODELS"]
+           "model_choices", "check_model_name", "time_matter", "fallback_opener", "LIGHT_MODELS"]
 
 # The light default: MediaPipe's square selfie model, first as its ONNX export
 # (the same network, about two thirds of the CPU per call through ONNX Runtime,
@@ -92,6 +92,18 @@ def model_choices() -> list[str]:
     return ["auto", *models.load_manifest()]
 
 
+def check_model_name(model: str) -> None:
+    """Raise ConfigError unless ``model`` is 'auto', a manifest name or looks like
+    a model file (whose existence is checked when it is opened). The names come
+    from the manifest, so the command line and the registry cannot drift."""
+    from livebg import models
+    from livebg.errors import ConfigError
+
+    if model == "auto" or models.looks_like_path(model) or model in models.load_manifest():
+        return
+    raise ConfigError(models.unknown_model_message(model, ["auto", *models.load_manifest()]))
+
+
 def time_matter(matter: Matter, height: int, width: int, runs: int = 5) -> float:
     """Median milliseconds per frame at height x width, after one warm-up run."""
     import numpy as np
@@ -136,6 +148,9 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
     ``offline``). When every candidate fails, the ModelError gives each
     one's reason. purpose: "live", "file" or "still".
     """
+    from livebg.matting.providers import require
+
+    require(provider)  # an explicit provider that cannot start is one clear line, for every command
     if model != "auto":
         m = open_named(model, provider, offline)
         return m, f"model {m.name} as asked, on {m.runtime}"
