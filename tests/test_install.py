@@ -1,6 +1,7 @@
 """Installing livebg the way the README says, for real, in a fresh virtual environment:
-`pip install .`, use it (the numba kernels compile), `pip uninstall`, then
-`pip install -e .` (the README's order: install and run, then set up the tests).
+`pip install .`, use it (the numba kernels compile, once, saying so), `pip
+uninstall`, then `pip install -e .` (the README's order: install and run, then
+set up the tests).
 
 numba's kernel cache used to be written into site-packages/livebg/__pycache__;
 pip did not know those files, left the folder behind on uninstall, and the
@@ -83,6 +84,11 @@ def test_install_use_uninstall_then_editable_install(tmp_path):
     assert cached, f"no kernel cache in the user's cache folder:\n{r.stderr}"
     in_package = [p for p in installed.rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert not in_package, f"numba wrote into the installed package: {in_package[:3]}"
+    # The first start says once why it pauses; the next one finds the kernels in the cache and says nothing.
+    notice = "livebg: preparing the compositing kernels (first start only"
+    assert r.stderr.count(notice) == 1, r.stderr
+    r = _run(bindir / "livebg", "process", clip, "-o", work / "out2.mp4", env=env, cwd=work)
+    assert notice not in r.stderr, r.stderr
 
     # 2. pip uninstall leaves nothing of livebg in site-packages.
     _run(*pip, "uninstall", "-y", "livebg", env=env, cwd=work)
