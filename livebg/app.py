@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import platform
 import signal
 import time
@@ -23,10 +22,20 @@ from livebg.errors import ConfigError, DeviceError, LivebgError
 log = logging.getLogger("livebg")
 
 
-def display_available() -> bool:
+def display_problem(opencv: bool = False) -> str | None:
+    """Why no window can be shown here (no display, an X server that does not
+    answer, Qt's libraries missing), or None. Checked without starting Qt,
+    which would abort the whole process. ``opencv``: the preview window is
+    OpenCV's own (no tray), which has its own Qt."""
     if platform.system() in ("Windows", "Darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        return None
+    from livebg.tray import why_no_window
+
+    return why_no_window(opencv=opencv)
+
+
+def display_available() -> bool:
+    return display_problem() is None
 
 
 def check_settings(s: Settings) -> None:
@@ -41,6 +50,11 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("--device and --no-vcam contradict each other")
     if s.width % 2 or s.height % 2:
         raise ConfigError(f"output size must be even for the virtual camera (YUV 4:2:0), got {s.width}x{s.height}")
+    if s.preview:
+        why = display_problem(opencv=not s.tray)
+        if why:
+            raise ConfigError(f"--preview cannot open its window here: {why}; run without --preview "
+                              f"(--record FILE.mp4 keeps the output)")
 
 
 def run(s: Settings, bench: bool = False, json_path: str | None = None) -> int:
@@ -62,20 +76,21 @@ def run(s: Settings, bench: bool = False, json_path: str | None = None) -> int:
     background = open_background(s.background)
     events = EventRelay()
     with ExitStack() as closers:
-        closers.callback(background.close)
+        stage = None
+        # Last out: the stage (it owns the model and the background), or the bare background.
+        closers.callback(lambda: (stage or background).close())
         source = open_live_source(s.input, s.width, s.height, s.fps)
         closers.callback(source.close)
+        # Before the slow start-up: a missing virtual camera with nowhere else to
+        # show the picture is one line now, not after the model has loaded.
+        sinks, preview_on, notices = _open_sinks(s, closers)
         matter, why = open_matter(s.model, s.provider, s.offline, purpose="live", fps=s.fps,
                                   frame_size=(s.height, s.width))
         log.info("%s", why)
         guard = MattingGuard(opener=fallback_opener(s.offline), keep_going=True, on_event=events)
         stage = Stage(matter, background, smoothing=s.smoothing, guard=guard,
                       open_twin=lambda name: open_named(name, s.provider, s.offline))
-        closers.pop_all()  # the stage owns the background now; the source is closed below
-        closers.callback(stage.close)
-        closers.callback(source.close)
         stage.warmup()
-        sinks, preview_on, notices = _open_sinks(s, closers)
         preview_slot = LatestSlot() if preview_on else None
         pipeline = LivePipeline(source, stage, sinks, s.width, s.height, s.fps, mirror=s.mirror,
                                 preview_slot=preview_slot,
@@ -110,11 +125,18 @@ def _open_sinks(s: Settings, closers: ExitStack) -> tuple[list, bool, list[str]]
             log.info("virtual camera: %s, %dx%d at %g fps", vcam.device, s.width, s.height, s.fps)
         except DeviceError as e:
             # An explicit device must work; otherwise keep going if anything else shows the output.
-            if s.device or not (preview_on or s.record or display_available()):
+            if s.device:
                 raise
+            no_window = None if preview_on else display_problem(opencv=not s.tray)
+            if no_window and not s.record:  # nothing would show the output: say so, and what to do
+                reason = getattr(e, "reason", "") or str(e)
+                setup = f", or {e.setup}" if getattr(e, "setup", "") else ""
+                raise DeviceError(f"no virtual camera ({reason}) and no preview window instead: {no_window}; "
+                                  f"add --no-vcam to run without them (--record FILE.mp4 keeps the output){setup}"
+                                  ) from None
             log.warning("%s", e)
             notices.append(str(e))
-            if not preview_on and display_available():
+            if not preview_on and not no_window:
                 log.warning("showing a preview window instead")
                 preview_on = True
     if not sinks and not preview_on and not s.record:

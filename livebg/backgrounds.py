@@ -3,25 +3,31 @@
 Spec strings (command line, config, tray):
     PATH            an image (scaled to cover, centre-cropped) or a video (looped)
     blur | blur:N   the camera picture blurred; N is the strength, 1-100 (default 25)
-    color:#RRGGBB   a solid colour
+    color:#RRGGBB   a solid colour; also color:#RGB, color:NAME (a CSS colour name),
+                    and NAME or #RRGGBB on their own (livebg.colors)
     none            pass-through: the camera picture untouched
 """
 
 from __future__ import annotations
 
-import re
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from livebg.colors import CSS_COLORS, ColorError, parse_rgb
 from livebg.errors import InputError
 from livebg.frames import cover_fit
 
 DEFAULT_BLUR = 25
-_COLOR = re.compile(r"#?([0-9a-fA-F]{6})")
-NAMED_COLORS = {"white": (255, 255, 255), "black": (0, 0, 0), "green": (0, 177, 64)}
+#: Every form a spec may take, for help texts and error messages.
+FORMS = ("an image or video file, blur, blur:N (N = strength 1-100), a colour (color:#RRGGBB, color:#RGB or "
+         "color:NAME with a CSS colour name such as white, black, red or teal; NAME and #RRGGBB also work alone), "
+         "or none")
+_COLOR_EXPECTED = ("expected color:#RRGGBB, color:#RGB or color:NAME with a CSS colour name "
+                   "(white, black, red, teal, ...), for example color:#00b140")
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def parse(spec: str) -> BackgroundSpec:
     Raises InputError with a one-line message for malformed specs or missing files.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise InputError("background spec is empty (use an image file, blur, blur:N, color:#RRGGBB or none)")
+        raise InputError(f"background spec is empty (use {FORMS})")
     s = spec.strip()
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in s):
         raise InputError(f"invalid background {s!r}: it contains control characters")
@@ -56,16 +62,9 @@ def parse(spec: str) -> BackgroundSpec:
             raise InputError(f"invalid background '{s}': blur strength must be a whole number from 1 to 100, as in blur:25")
         return BackgroundSpec("blur", strength=int(n), text=s)
     if low.startswith(("color:", "colour:")):
-        value = s.split(":", 1)[1].strip()
-        if value.lower() in NAMED_COLORS:
-            return BackgroundSpec("color", color_bgr=NAMED_COLORS[value.lower()][::-1], text=s)
-        m = _COLOR.fullmatch(value)
-        if not m:
-            raise InputError(f"invalid background '{s}': expected color:#RRGGBB, for example color:#00b140")
-        r, g, b = (int(m.group(1)[i:i + 2], 16) for i in (0, 2, 4))
-        return BackgroundSpec("color", color_bgr=(b, g, r), text=s)
-    if low in NAMED_COLORS:
-        return BackgroundSpec("color", color_bgr=NAMED_COLORS[low][::-1], text=s)
+        return _color_spec(s, s.split(":", 1)[1])
+    if low in CSS_COLORS or s.startswith("#"):  # white, teal, #00b140: a colour without the prefix
+        return _color_spec(s, s)
     try:
         path = Path(s).expanduser()
         exists = path.exists()
@@ -73,12 +72,25 @@ def parse(spec: str) -> BackgroundSpec:
         exists = False
     if not exists:
         shown = s if len(s) <= 120 else s[:117] + "..."
+        hint = ""
+        if low.replace(":", "").isalnum():  # a word, not a path: perhaps a keyword or a colour mistyped
+            close = difflib.get_close_matches(low, ["blur", "none", *CSS_COLORS], n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else ""
         raise InputError(
-            f"background '{shown}' is not a file that exists, nor one of: blur, blur:N, color:#RRGGBB, none"
+            f"background '{shown}' is not a file that exists{hint}, nor one of: blur, blur:N, color:#RRGGBB, "
+            f"color:#RGB, color:NAME (a CSS colour name: white, black, red, teal, ...), none"
         )
     if path.is_dir():
         raise InputError(f"background '{s}' is a folder; give an image or video file")
     return BackgroundSpec("file", path=path, text=s)
+
+
+def _color_spec(spec: str, value: str) -> BackgroundSpec:
+    try:
+        r, g, b = parse_rgb(value)
+    except ColorError as e:
+        raise InputError(f"invalid background '{spec}': {e}; {_COLOR_EXPECTED}") from None
+    return BackgroundSpec("color", color_bgr=(b, g, r), text=spec)
 
 
 class Background:

@@ -80,7 +80,8 @@ def collect(pipeline, settings, cpu: CpuClock) -> dict:
         "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
                        "p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None},
         "frames": {"captured": st.captured, "dropped_at_capture": pipeline.dropped, "sent": st.sent,
-                   "repeated": st.repeated, "startup": st.startup},
+                   "repeated": st.repeated, "repeated_by_input_rate": st.repeated_by_input,
+                   "input_fps": round(st.input_fps, 3), "startup": st.startup},
         "cpu": cpu.usage(),
         "peak_memory_mb": round(peak_kb / 1024, 1),
     }
@@ -96,8 +97,10 @@ def table(r: dict) -> str:
             lines.append(f"{name:42} {v['median_ms']:>10.2f} {v['p95_ms']:>8.2f}")
     f = r["frames"]
     lines += ["",
-              f"output {r['output_fps']} fps ({f['repeated']} of {f['sent']} frames repeated), "
-              f"new frames {r['new_frames_fps']} fps, mattes {r['mattes_per_second']}/s",
+              f"output {r['output_fps']} fps ({f['repeated']} of {f['sent']} frames repeated"
+              + (f", and {f['repeated_by_input_rate']} more by the input's own {f['input_fps']:g} fps"
+                 if f.get("repeated_by_input_rate") else "")
+              + f"), new frames {r['new_frames_fps']} fps, mattes {r['mattes_per_second']}/s",
               f"latency capture to output p50 {r['latency_ms']['p50']} ms, p95 {r['latency_ms']['p95']} ms; "
               f"{f['dropped_at_capture']} frames dropped at capture",
               f"CPU {r['cpu']['cpu_percent_of_one_core']}% of one core ({r['cpu']['cores']} cores), "

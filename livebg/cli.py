@@ -7,9 +7,11 @@ traceback appears only with ``--debug`` (for a bug report).
 from __future__ import annotations
 
 import argparse
+import difflib
 import faulthandler
 import logging
 import os
+import re
 import signal
 import sys
 
@@ -19,14 +21,66 @@ from livebg.errors import ConfigError, LivebgError, first_line
 log = logging.getLogger("livebg")
 
 
+BACKGROUND_HELP = ("image or video file; blur or blur:N (strength 1-100); a colour: color:#RRGGBB, color:#RGB or "
+                   "color:NAME with a CSS colour name (white, black, red, teal, ...), NAME alone too; or none "
+                   "(default blur)")
+
+
 class _Parser(argparse.ArgumentParser):
+    """argparse, with one-line errors that suggest what was probably meant
+    (argparse in Python 3.11 suggests nothing)."""
+
     def error(self, message):  # one line and exit 2, like every other usage error
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if m:
+            close = difflib.get_close_matches(m.group(1), re.findall(r"'([^']*)'", m.group(2)), n=1, cutoff=0.75)
+            if close:
+                message = message[:m.start(2) - len("(choose from ")] + f"(did you mean '{close[0]}'? " \
+                    f"choose from {m.group(2)})"
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{_suggest_options(self, parsed, extras)}")
+        return parsed
+
+
+def _suggest_options(parser: argparse.ArgumentParser, parsed, extras: list[str]) -> str:
+    """' (did you mean --background?)' for a mistyped option, from the options of
+    the (sub)command that was given."""
+    for dest in ("command", "models_command"):
+        name = getattr(parsed, dest, None)
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if name is None or sub is None or name not in sub.choices:
+            break
+        parser = sub.choices[name]
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    hints = []
+    for token in extras:
+        if token.startswith("-") and len(token) > 2:
+            close = difflib.get_close_matches(token.split("=", 1)[0], options, n=1, cutoff=0.75)
+            if close:
+                hints.append(f"{token.split('=', 1)[0]}: did you mean {close[0]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def _model_help(default: str = "auto (default)") -> str:
+    try:
+        from livebg.matting import model_choices
+
+        names = ", ".join(model_choices()[1:])
+    except Exception:  # a broken manifest is reported when a model is opened, not by --help
+        names = "see `livebg models list`"
+    return f"{default}, a model name ({names}), or a model file (.onnx, .tflite)"
+
+
+PROVIDER_HELP = "ONNX Runtime provider: auto (default), cpu, cuda, directml or coreml (`livebg devices` lists those that start)"
 
 
 def _common_model(p):
-    p.add_argument("--model", help="auto (default), a model name from `livebg models list`, or a model file")
-    p.add_argument("--provider", help="ONNX Runtime provider: auto (default), cpu, cuda, directml, coreml")
+    p.add_argument("--model", help=_model_help())
+    p.add_argument("--provider", help=PROVIDER_HELP)
     p.add_argument("--smoothing", type=float, help="temporal smoothing of the matte, 0 (off) to 0.95 (default 0.6)")
     p.add_argument("--offline", action="store_true", default=None, help="never download model files")
     p.add_argument("--config", help="TOML config file (default: the user's config.toml, if any)")
@@ -52,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(p, vcam_flag: bool) -> None:
-    p.add_argument("--input", help="camera index (default 0) or a video file, played as a webcam would, looping")
+    p.add_argument("--input", help="camera index (default 0) or device (/dev/video2), or a video file, played as a webcam would, looping")
     p.add_argument("--device", help="virtual camera device (e.g. /dev/video7); default: the first free one")
-    p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
+    p.add_argument("--background", help=BACKGROUND_HELP)
     p.add_argument("--record", metavar="FILE.mp4", help="also record the output to this MP4 file")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     if vcam_flag:
@@ -73,7 +127,7 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
                        description="Composite every frame of a video file, in order, at its size and frame rate.")
     p.add_argument("input", help="input video file")
     p.add_argument("-o", "--output", help="output .mp4 file (H.264)")
-    p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
+    p.add_argument("--background", help=BACKGROUND_HELP)
     p.add_argument("--matte-out", metavar="MATTE.mkv", help="also write the alpha matte as lossless grey video (FFV1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     _common_model(p)
@@ -87,8 +141,9 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (for one picture: .png/.webp, or .jpg with --background) or folder")
     p.add_argument("--background", metavar="SPEC",
-                   help="write the person flattened onto: white, color:#RRGGBB, blur, blur:N (the photo's own "
-                        "background blurred), or an image file (default: none, a transparent cutout)")
+                   help="write the person flattened onto: a colour (color:#RRGGBB, color:#RGB, color:NAME with a "
+                        "CSS colour name, or NAME alone, e.g. white), blur, blur:N (the photo's own background "
+                        "blurred), or an image file (default: none, a transparent cutout)")
     p.add_argument("--shadow", action="store_true", help="add a soft drop shadow under the person")
     p.add_argument("--crop", action="store_true", help="trim to the person, with a margin")
     p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
@@ -97,8 +152,8 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
                    help="file format in an output folder (default png; jpg with --background)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: skip them)")
     p.add_argument("--jobs", type=int, metavar="N", help="pictures processed at once (default: 1 up to 4 cores, else cores/4, at most 4)")
-    p.add_argument("--model", help="auto (default: MODNet if present, else mediapipe-selfie-onnx), a model name or file")
-    p.add_argument("--provider", help="ONNX Runtime provider: auto (default), cpu, cuda, directml, coreml")
+    p.add_argument("--model", help=_model_help("auto (default: MODNet if present, else mediapipe-selfie-onnx)"))
+    p.add_argument("--provider", help=PROVIDER_HELP)
     p.add_argument("--offline", action="store_true", help="never download model files")
 
     sub.add_parser("devices", help="cameras, virtual cameras, ONNX Runtime providers and models found here")
@@ -122,7 +177,19 @@ def _settings(args):
     from livebg import config
 
     values = {k: getattr(args, k) for k in _SETTINGS_ARGS if getattr(args, k, None) is not None}
-    return config.build(values, getattr(args, "config", None))
+    s = config.build(values, getattr(args, "config", None))
+    _check_model_and_provider(s.model, s.provider)
+    return s
+
+
+def _check_model_and_provider(model: str, provider: str) -> None:
+    """Before any work: --model is auto, a manifest name or a file; --provider one
+    livebg knows. From the command line or a config file alike. Raises ConfigError."""
+    from livebg.matting import check_model_name
+    from livebg.matting.providers import check_name
+
+    check_model_name(model)
+    check_name(provider)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,10 +239,30 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line unless --debug
         if debug:
             raise
+        missing = _missing_system_library(e)
+        if missing:
+            print(f"livebg: error: {missing}", file=sys.stderr)
+            return 1
         print(f"livebg: internal error: {type(e).__name__}: {first_line(e) if str(e).strip() else ''} "
               f"(run again with --debug and report the traceback)", file=sys.stderr)
         return 3
     return 0
+
+
+def _missing_system_library(e: BaseException) -> str | None:
+    """For an import that failed because the system lacks a shared library (a
+    minimal Debian without libGL for OpenCV): which, and the package that has it."""
+    if not isinstance(e, (ImportError, OSError)):
+        return None
+    text = str(e)
+    marker = ": cannot open shared object file"
+    if marker not in text:
+        return None
+    soname = text.split(marker)[0].rsplit(": ", 1)[-1].strip()
+    from livebg.tray import debian_package
+
+    return (f"a system library is missing: {soname} (Debian/Ubuntu: sudo apt install {debian_package(soname)}, "
+            f"and run again)")
 
 
 # ---------------------------------------------------------------- process, run, bench
@@ -198,6 +285,7 @@ def cmd_cutout(args) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    _check_model_and_provider(args.model or "auto", args.provider or "auto")
     if args.background is not None:
         from livebg.backgrounds import parse
 
@@ -222,24 +310,34 @@ def cmd_devices() -> int:
     print("virtual cameras:")
     for row in list_virtual_cameras():
         print(f"  {row}")
-    print("ONNX Runtime providers:")
     try:
         import onnxruntime as ort
 
-        from livebg.matting.providers import PREFERENCE, short_name
+        from livebg.matting.providers import short_name, survey
 
-        avail = ort.get_available_providers()
-        for p in avail:
-            note = "" if p in PREFERENCE else " (not used by livebg)"
-            print(f"  {short_name(p)} ({p}){note}")
-        print(f"  onnxruntime {ort.__version__}; whether a GPU provider really starts is checked when a model loads")
+        good, bad = survey()  # each really started on a one-node model, not just listed
+        print(f"ONNX Runtime providers that start here (onnxruntime {ort.__version__}), best first:")
+        for i, p in enumerate(good):
+            print(f"  {short_name(p)}{'  (what --provider auto takes)' if i == 0 else ''}")
+        if bad:
+            print(f"  installed but not starting here (no usable device, or its driver and libraries are missing): "
+                  f"{', '.join(map(short_name, bad))}")
     except ImportError:
-        print("  onnxruntime not installed")
+        print("ONNX Runtime providers:\n  onnxruntime not installed")
     print("models:")
     for row in models.list_rows():
         state = row["path"] if row["present"] else "not present"
-        print(f"  {row['name']}: {state}")
+        print(f"  {row['name']}{_model_role(row['name'])}: {state}")
     return 0
+
+
+def _model_role(name: str) -> str:
+    """' (default)' or ' (fallback)' after a model's name, for --model auto's light models."""
+    from livebg.matting import LIGHT_MODELS
+
+    if name == LIGHT_MODELS[0]:
+        return " (default)"
+    return " (fallback)" if name in LIGHT_MODELS else ""
 
 
 # ---------------------------------------------------------------- models
@@ -249,9 +347,10 @@ def cmd_models(args, parser) -> int:
     action = args.models_command
     if action in (None, "list"):
         rows = models.list_rows()
-        print(f"{'name':28} {'licence':12} {'size':>12}  {'present':8} path")
+        print(f"{'name':38} {'licence':12} {'size':>12}  {'present':8} path")
         for r in rows:
-            print(f"{r['name']:28} {r['licence']:12} {r['size']:>12,}  {'yes' if r['present'] else 'no':8} {r['path'] or '-'}")
+            name = r["name"] + _model_role(r["name"])
+            print(f"{name:38} {r['licence']:12} {r['size']:>12,}  {'yes' if r['present'] else 'no':8} {r['path'] or '-'}")
         return 0
     if action == "fetch":
         path = models.fetch(args.name)

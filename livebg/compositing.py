@@ -33,9 +33,13 @@ from __future__ import annotations
 
 import functools
 
-import numba
-import numpy as np
-from numba import njit, prange
+from livebg import kernelcache
+
+kernelcache.configure()  # before numba: its cache goes to the user's cache folder, not into the package
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
 
 
 @functools.lru_cache(maxsize=32)

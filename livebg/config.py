@@ -28,11 +28,13 @@ def _opt(default: Any, help: str, lo: float | None = None, hi: float | None = No
 class Settings:
     """All of livebg's settings. Units and ranges are in each field's help."""
 
-    input: str = _opt("0", "camera index (0, 1, ...) or a video file; a file plays as a webcam would, looping")
+    input: str = _opt("0", "camera index (0, 1, ...) or device (/dev/video2), or a video file; a file plays as a webcam would, looping")
     output: str = _opt("", "output file for `process` (.mp4, H.264)")
     matte_out: str = _opt("", "write the alpha matte as lossless grey video (FFV1 in .mkv)")
     device: str = _opt("", "virtual camera device (e.g. /dev/video7 on Linux); empty picks the first free one")
-    background: str = _opt("blur", "image or video file, blur, blur:N (N = strength 1-100), color:#RRGGBB, or none")
+    background: str = _opt("blur", "image or video file, blur, blur:N (N = strength 1-100), a colour "
+                           "(color:#RRGGBB, color:#RGB, color:NAME with a CSS colour name such as white or teal, "
+                           "or NAME alone), or none")
     model: str = _opt("auto", "auto, a model name (livebg models list) or a model file path")
     provider: str = _opt("auto", "ONNX Runtime execution provider: auto, cpu, cuda, directml or coreml")
     width: int = _opt(1280, "live output width in pixels", 160, 3840)

@@ -31,6 +31,17 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 STALE_PART_AGE = 600.0
 
 
+def cache_root() -> Path:
+    """livebg's own cache folder (models, compiled kernels): ``$LIVEBG_CACHE_DIR``,
+    else ``<user cache dir>/livebg`` (``~/.cache/livebg`` on Linux). It may not exist yet."""
+    env = os.environ.get("LIVEBG_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("livebg", appauthor=False))
+
+
 def part_prefix(final: Path) -> str:
     return f".{final.name}.part-"
 

@@ -28,9 +28,13 @@ from __future__ import annotations
 
 import math
 
-import cv2
-import numpy as np
-from numba import njit
+from livebg import kernelcache
+
+kernelcache.configure()  # before numba: its cache goes to the user's cache folder, not into the package
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
 
 __all__ = ["estimate_foreground"]
 

@@ -39,7 +39,9 @@ class LiveStats:
     captured: int = 0
     processed: int = 0
     sent: int = 0
-    repeated: int = 0
+    repeated: int = 0          # a frame sent again because no new picture was ready in time
+    repeated_by_input: int = 0  # ... because the input itself is slower than the output (a 15 fps file)
+    input_fps: float = 0.0
     startup: int = 0
     placeholder: int = 0
     source_failures: int = 0
@@ -55,7 +57,15 @@ class LiveStats:
             f"{self.repeated} repeated, {self.captured} captured, {dropped} dropped at capture, "
             f"latency p50 {np.percentile(lat, 50):.0f} ms / p95 {np.percentile(lat, 95):.0f} ms, "
             f"{self.mattes} mattes ({self.mattes / max(elapsed, 1e-9):.1f} per second)"
+            + self.input_rate_note()
         )
+
+    def input_rate_note(self) -> str:
+        """Said when the input is slower than the output: its own repeats are not a fault."""
+        if not self.repeated_by_input:
+            return ""
+        return (f"; the input delivers {self.input_fps:.3g} fps, so {self.repeated_by_input} more frames out "
+                f"repeat the one before, at its own rate")
 
     def matte_rate_recent(self) -> float:
         t = list(self.matte_times)
@@ -379,7 +389,14 @@ class LivePipeline:
                 self.stats.placeholder += 1
             else:
                 image = frame.image
-                self.stats.repeated += 1
+                # A 15 fps input shows each picture twice at 30 fps: that is its rate,
+                # not a picture late. Late is when its next one was due and is not here.
+                source_fps = getattr(self.source, "fps", 0.0) or 0.0
+                if 0 < source_fps < self.fps * 0.98 and now - t_last_new < 1.1 / source_fps:
+                    self.stats.repeated_by_input += 1
+                    self.stats.input_fps = source_fps
+                else:
+                    self.stats.repeated += 1
             with self._sinks_lock:
                 sinks = list(self.sinks)
             t_send = time.perf_counter()

@@ -19,7 +19,8 @@ into place only once their size and sha256 are right, so the final name
 never holds a partial or wrong file.
 
 Only the standard library, platformdirs and livebg's own light modules are
-imported here.
+imported here (the network modules only when downloading: the command line
+reads the manifest for its help).
 """
 
 from __future__ import annotations
@@ -27,21 +28,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import http.client
 import importlib.resources
 import os
 import re
 import threading
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from livebg import __version__
 from livebg.errors import ModelError
-from livebg.files import atomic_file, remove_stale_parts
+from livebg.files import atomic_file, cache_root, remove_stale_parts
 from livebg.matting.base import KINDS
 
 __all__ = [
@@ -58,6 +56,10 @@ __all__ = [
     "list_rows",
     "load_manifest",
     "missing_message",
+    "looks_like_path",
+    "unknown_model_message",
+    "ModelMissing",
+    "how_to_get",
     "model_dir",
     "resolve",
     "verify_all",
@@ -218,10 +220,17 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return specs[name]
     except KeyError:
-        raise ModelError(
-            f"unknown model {name!r}; known models: {', '.join(specs)} "
-            "(or give the path of a .onnx/.tflite file)"
-        ) from None
+        raise ModelError(unknown_model_message(name, list(specs))) from None
+
+
+def unknown_model_message(name: str, known: list[str]) -> str:
+    """``unknown model 'x'; did you mean y? (known models: ...)``: one line."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return (f"unknown model {name!r}{hint} (known models: {', '.join(known)}; "
+            "or give the path of a .onnx/.tflite file)")
 
 
 # ---------------------------------------------------------------- folders
@@ -233,14 +242,7 @@ def cache_dir() -> Path:
     ``<user cache dir>/livebg/models``; ``$LIVEBG_CACHE_DIR`` replaces the
     ``<user cache dir>/livebg`` part. The folder may not exist yet.
     """
-    env = os.environ.get("LIVEBG_CACHE_DIR")
-    if env:
-        root = Path(env).expanduser()
-    else:
-        import platformdirs
-
-        root = Path(platformdirs.user_cache_dir("livebg", appauthor=False))
-    return root / "models"
+    return cache_root() / "models"
 
 
 def model_dir() -> Path | None:
@@ -347,7 +349,8 @@ def identify(path: str | os.PathLike[str]) -> ModelSpec | None:
 # ---------------------------------------------------------------- lookup
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """True when --model text names a file rather than a model: a path separator, or .onnx/.tflite."""
     seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     return any(s in text for s in seps) or text.lower().endswith(_MODEL_SUFFIXES)
 
@@ -377,12 +380,29 @@ def find_present(spec: ModelSpec | str) -> Path | None:
 
 
 
+class ModelMissing(ModelError):
+    """A model that is not here and could not be had: downloading is off, or
+    every download failed. ``spec``: which; ``why``: that, in a few words
+    (``"downloading is off"``, or each address's failure)."""
+
+    def __init__(self, message: str, spec: ModelSpec | None = None, why: str = ""):
+        super().__init__(message)
+        self.spec = spec
+        self.why = why
+
+
+def how_to_get(spec: ModelSpec, where: str = "") -> str:
+    """Where to get *spec* by hand and how to install it: for a machine without network.
+    where: said after the address, e.g. "(on any machine with a network)"."""
+    return f"download {spec.urls[0]}{' ' + where if where else ''} and install it with `livebg models import {spec.file}`"
+
+
 def missing_message(spec: ModelSpec) -> str:
     """One-line explanation that *spec* is absent and how to get it."""
     where = ", ".join(str(p.parent) for p, _ in _candidates(spec))
     return (
         f"model {spec.name} ({spec.file}) is not present and downloading is off; "
-        f"get it with `livebg models fetch {spec.name}`, or put {spec.file} in a "
+        f"get it with `livebg models fetch {spec.name}`, or {how_to_get(spec)}, or put {spec.file} in a "
         f"folder named by LIVEBG_MODEL_DIR (looked in: {where})"
     )
 
@@ -402,7 +422,7 @@ def resolve(
     size or sha256, a missing model with *offline* set, or a failed
     download.
     """
-    if _looks_like_path(name_or_path):
+    if looks_like_path(name_or_path):
         path = Path(name_or_path).expanduser()
         if not path.exists():
             raise ModelError(f"model file not found: {name_or_path}")
@@ -416,7 +436,7 @@ def resolve(
             verify_file(spec, path, hint)
             return spec, path
     if offline:
-        raise ModelError(missing_message(spec))
+        raise ModelMissing(missing_message(spec), spec, "downloading is off")
     return spec, download(spec, cache_dir(), progress=progress)
 
 
@@ -443,7 +463,7 @@ def fetch(name: str, *, offline: bool = False, progress: bool = True) -> Path:
             if offline:
                 raise
     elif offline:
-        raise ModelError(missing_message(spec))
+        raise ModelMissing(missing_message(spec), spec, "downloading is off")
     return download(spec, cache_dir(), progress=progress)
 
 
@@ -548,6 +568,9 @@ def _response_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
 
 
 def _reason(exc: BaseException) -> str:
+    import http.client
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
@@ -563,12 +586,16 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress) -> Path:
+def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress, announce: bool) -> Path:
+    import urllib.request
+
     req = urllib.request.Request(url, headers={"User-Agent": f"livebg/{__version__}"})
     with urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT) as resp:
         length = resp.headers.get("Content-Length")
         if length is not None and length.strip().isdigit() and int(length) != spec.size:
             raise _Refused(f"server offers {int(length)} bytes, expected {spec.size}")
+        if announce:  # only once connected: without a network, the one line is the error
+            progress.message(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB) from {url}")
         return _write_verified(spec, dest_dir, _response_chunks(resp), progress.update)
 
 
@@ -585,31 +612,35 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
     """
     from livebg.console import Progress, megabytes_text
 
+    import http.client
+    import logging
+    import urllib.error
+
     folder = Path(dest_dir)
     failures = []
+    reasons = []
     for url in spec.urls:
         show = Progress(spec.size, text=megabytes_text, enabled=progress)
-        if progress:
-            show.message(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB) from {url}")
         try:
-            path = _download_one(spec, url, folder, show)
+            path = _download_one(spec, url, folder, show, announce=progress)
         except (OSError, http.client.HTTPException, ValueError, _Refused) as exc:
             reason = _reason(exc)
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()
             show.close()
-            if progress:
-                show.message(f"livebg: download failed: {url}: {reason}")
+            # Said in the error if every address fails; a later one may well work.
+            logging.getLogger("livebg").debug("download failed: %s: %s", url, reason)
             failures.append(f"{url}: {reason}")
+            reasons.append(reason)
             continue
         show.close()
         if progress:
             show.message(f"livebg: {spec.name} downloaded and verified")
         return path
-    raise ModelError(
-        f"could not download {spec.name} ({spec.file}): "
-        + "; ".join(failures)
-        + "; download it by hand into a folder and set LIVEBG_MODEL_DIR to it"
+    raise ModelMissing(
+        f"could not download {spec.name} ({spec.file}): " + "; ".join(failures)
+        + f"; {how_to_get(spec)} (or put it in a folder and set LIVEBG_MODEL_DIR to it)",
+        spec, "; ".join(dict.fromkeys(reasons)),
     )
 
 

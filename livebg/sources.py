@@ -98,15 +98,18 @@ class LiveFileSource:
 
 
 class CameraSource:
-    """A webcam through OpenCV. Raises InputError if it cannot be opened."""
+    """A webcam through OpenCV, by index (0, 1, ...) or by device path
+    (/dev/video2). Raises InputError if it cannot be opened."""
 
     last_wait = 0.0
 
-    def __init__(self, index: int, width: int, height: int, fps: float):
+    def __init__(self, index: int | str, width: int, height: int, fps: float):
         import cv2
 
         self.index = index
         self.name = f"camera {index}"
+        if isinstance(index, str):
+            _check_device_path(index)
         self._cap = _open_capture(cv2, index)
         if not self._cap.isOpened():
             self._cap.release()
@@ -135,28 +138,57 @@ class CameraSource:
         self._cap.release()
 
 
-def _open_capture(cv2, index: int):
+def _open_capture(cv2, index: int | str):
     """cv2.VideoCapture without OpenCV's own log lines for a camera that is
-    not there (we say that on one line); --debug keeps them."""
+    not there (we say that on one line); --debug keeps them. A device path
+    goes to the V4L2 backend (not FFmpeg's, which would take it for a file)."""
     import os
 
+    args = (index, cv2.CAP_V4L2) if isinstance(index, str) else (index,)
     if os.environ.get("LIVEBG_DEBUG") == "1":
-        return cv2.VideoCapture(index)
+        return cv2.VideoCapture(*args)
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
-        return cv2.VideoCapture(index)
+        return cv2.VideoCapture(*args)
     finally:
         cv2.utils.logging.setLogLevel(level)
 
 
+def is_device_path(spec: str) -> bool:
+    """True for a camera given by its device path: anything under /dev
+    (/dev/video2, /dev/v4l/by-id/...), which is never a video file."""
+    return str(spec).strip().startswith("/dev/")
+
+
+def _check_device_path(path: str) -> None:
+    import os
+    import stat
+    import sys
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"camera {path} does not exist; see `livebg devices` for the cameras found") from None
+    except OSError as e:
+        raise InputError(f"camera {path} cannot be opened: {(e.strerror or str(e)).lower()}") from None
+    # Video4Linux devices are character devices with major number 81 on Linux.
+    v4l = stat.S_ISCHR(mode) and (not sys.platform.startswith("linux") or os.major(os.stat(path).st_rdev) == 81)
+    if not v4l:
+        raise InputError(f"{path} is not a camera device; give a camera (0, 1, /dev/video2) or a video file")
+
+
 def open_live_source(spec: str, width: int, height: int, fps: float):
-    """A camera index ("0") or a video file path. Raises InputError."""
+    """A camera index ("0"), a camera device path ("/dev/video2") or a video
+    file path. Raises InputError."""
     s = str(spec).strip()
     if s.isdigit():
         return CameraSource(int(s), width, height, fps)
     if not s:
-        raise InputError("input is empty: give a camera index (0, 1, ...) or a video file")
+        raise InputError("input is empty: give a camera index (0, 1, ...), a camera device (/dev/video2) "
+                         "or a video file")
+    if is_device_path(s):
+        return CameraSource(s, width, height, fps)
     return LiveFileSource(s)
 
 

@@ -256,9 +256,12 @@ class Stage:
         return out
 
     def warmup(self) -> None:
-        """Compile (or load from the cache) the numba kernels before the first frame."""
-        from livebg import refine
+        """Compile (or load from the cache) the numba kernels before the first frame.
+        Compiling takes seconds, once: said on one line so the pause is not silent."""
+        from livebg import kernelcache, refine
 
+        if kernelcache.is_cold():
+            log.info("preparing the compositing kernels (first start only, a few seconds)")
         compositing.warmup()
         refine.warmup()
 

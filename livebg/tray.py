@@ -51,6 +51,72 @@ def _x11_reachable() -> bool | None:
     return True
 
 
+# Debian package names of the libraries Qt's X11 plugin needs whose names do not
+# follow the usual rule (lower-case name, then the version; a dash between two digits).
+_DEBIAN_EXCEPTIONS = {"libglib-2.0.so.0": "libglib2.0-0", "libgthread-2.0.so.0": "libglib2.0-0",
+                      "libxcb-util.so.0": "libxcb-util0", "libxcb-util.so.1": "libxcb-util1"}
+
+
+def debian_package(soname: str) -> str:
+    """The Debian/Ubuntu package that usually provides a library (libxcb-icccm.so.4
+    -> libxcb-icccm4, libxkbcommon-x11.so.0 -> libxkbcommon-x11-0)."""
+    if soname in _DEBIAN_EXCEPTIONS:
+        return _DEBIAN_EXCEPTIONS[soname]
+    name, _, version = soname.partition(".so.")
+    name = name.lower()
+    version = version.split(".")[0]
+    if not version:
+        return name
+    return f"{name}-{version}" if name[-1:].isdigit() else f"{name}{version}"
+
+
+def missing_libraries(library: str | Path) -> list[str] | None:
+    """The shared libraries ``library`` needs (directly or through others) that
+    cannot be found here, without loading it: from ``ldd``. None when that
+    cannot be told (no ldd)."""
+    import shutil
+    import subprocess
+
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return None
+    try:
+        out = subprocess.run([ldd, str(library)], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    missing = []
+    for line in out.splitlines():
+        name, sep, where = line.strip().partition(" => ")
+        if sep and where.strip().startswith("not found") and name not in missing:
+            missing.append(name)
+    return missing
+
+
+def _plugin_problem(plugin: Path, what: str) -> str | None:
+    """Why Qt's X11 platform plugin ``plugin`` would not load (Qt would abort
+    the process), naming the missing libraries and their packages; or None."""
+    if not plugin.is_file():
+        return None
+    missing = missing_libraries(plugin)
+    if missing is None:  # no ldd: load it, and take the first missing library from the loader's error
+        import ctypes
+
+        try:
+            ctypes.CDLL(str(plugin))
+            return None
+        except OSError as e:
+            text = str(e)
+            first = text.split(": cannot open shared object file")[0].rsplit(": ", 1)[-1]
+            missing = [first] if first.startswith("lib") else []
+            if not missing:
+                return f"{what} cannot load ({text})"
+    if not missing:
+        return None
+    packages = " ".join(dict.fromkeys(debian_package(m) for m in missing))
+    return (f"{what} cannot load: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing "
+            f"(Debian/Ubuntu: sudo apt install {packages})")
+
+
 def _why_no_qt() -> str | None:
     """Why Qt cannot start here (so it never aborts the process), or None."""
     if platform.system() in ("Windows", "Darwin"):
@@ -71,14 +137,31 @@ def _why_no_qt() -> str | None:
         except ImportError as e:
             return f"PySide6 is not installed ({e})"
         plugin = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
-        if plugin.is_file():
-            import ctypes
+        return _plugin_problem(plugin, "Qt's X11 platform plugin")
+    return None
 
-            try:  # loads the plugin's libraries: a missing one would make Qt abort the process
-                ctypes.CDLL(str(plugin))
-            except OSError as e:
-                detail = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
-                return f"Qt's X11 platform plugin cannot load ({detail}; install the xcb libraries Qt needs, e.g. libxcb-cursor0)"
+
+def why_no_window(opencv: bool = False) -> str | None:
+    """Why no window (the tray's Qt, or with ``opencv`` also OpenCV's own Qt,
+    which shows the preview when the tray is off) can open here, or None."""
+    why = _why_no_qt()
+    if why or not opencv or platform.system() in ("Windows", "Darwin"):
+        return why
+    if not os.environ.get("DISPLAY"):
+        return None
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("cv2")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        why = _plugin_problem(Path(folder) / "qt" / "plugins" / "platforms" / "libqxcb.so",
+                              "OpenCV's X11 window plugin")
+        if why:
+            return why
     return None
 
 

@@ -79,12 +79,74 @@ def test_color_specs_are_bgr(text, bgr):
     assert bg.describe() == f"color #{r:02x}{g:02x}{b:02x}"
 
 
-@pytest.mark.parametrize("text", ["color:#12345", "color:#1234567", "color:#gggggg", "color:", "color:red",
-                                  "color:#12 345", "colour:##123456"])
+@pytest.mark.parametrize("text", ["color:#12345", "color:#1234567", "color:#gggggg", "color:", "color:reddish",
+                                  "color:#12 345", "colour:##123456", "color:#1234", "#12", "#ggg"])
 def test_bad_colors_rejected(text):
     with pytest.raises(InputError) as e:
         parse(text)
-    assert "#RRGGBB" in _one_line(e.value)
+    line = _one_line(e.value)
+    for form in ("color:#RRGGBB", "color:#RGB", "color:NAME", "CSS colour name"):  # every form, in the error
+        assert form in line, line
+
+
+@pytest.mark.parametrize("text,rgb", [
+    ("color:#0f0", (0, 255, 0)),            # #rgb: each digit doubled
+    ("color:#F80", (0xff, 0x88, 0x00)),
+    ("color:0f0", (0, 255, 0)),
+    ("color:red", (255, 0, 0)),             # CSS colour names, any case
+    ("colour:RebeccaPurple", (0x66, 0x33, 0x99)),
+    ("color:green", (0, 128, 0)),           # CSS green, not the green-screen #00b140
+    ("color: teal ", (0, 128, 128)),
+    ("white", (255, 255, 255)),             # a name alone
+    ("red", (255, 0, 0)),
+    ("lightgoldenrodyellow", (0xfa, 0xfa, 0xd2)),
+    ("#00b140", (0, 0xb1, 0x40)),           # #rrggbb and #rgb alone
+    ("#abc", (0xaa, 0xbb, 0xcc)),
+])
+def test_usual_colour_forms(text, rgb):
+    spec = parse(text)
+    assert spec.kind == "color" and spec.color_bgr == rgb[::-1]
+
+
+def test_css_colour_names_agree_with_qt():
+    """All 148 names of CSS Color 4, with Qt's own table (SVG's 147 names, which
+    lacks only rebeccapurple) as an independent check of every value."""
+    from PySide6.QtGui import QColor
+
+    from livebg.colors import CSS_COLORS
+
+    assert len(CSS_COLORS) == 148
+    qt_names = set(QColor.colorNames()) - {"transparent"}
+    assert qt_names <= set(CSS_COLORS) and set(CSS_COLORS) - qt_names == {"rebeccapurple"}
+    for name in qt_names:
+        spec = parse(f"color:{name}")
+        assert f"#{spec.color_bgr[2]:02x}{spec.color_bgr[1]:02x}{spec.color_bgr[0]:02x}" == QColor(name).name(), name
+
+
+@pytest.mark.parametrize("text,meant", [("color:whtie", "white"), ("color:turqoise", "turquoise"),
+                                        ("blurr", "blur"), ("whte", "white")])
+def test_near_misses_suggest_what_was_meant(text, meant, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as e:
+        parse(text)
+    assert f"did you mean {meant}?" in _one_line(e.value)
+
+
+def test_background_help_lists_every_form():
+    """The help of every --background option, the config key and configs/default.toml
+    all name each form the parser accepts."""
+    from conftest import ROOT
+    from livebg.cli import build_parser
+    from livebg.config import Settings
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    helps = [next(a.help for a in sub[cmd]._actions if a.dest == "background") for cmd in ("run", "process", "cutout")]
+    helps.append(Settings.help_for("background"))
+    helps.append((ROOT / "configs" / "default.toml").read_text())
+    for text in helps:
+        for form in ("color:#RRGGBB", "color:#RGB", "color:NAME", "CSS colour name", "blur:N"):
+            assert form in text, (form, text[:200])
 
 
 def test_empty_spec_rejected():

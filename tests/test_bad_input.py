@@ -35,6 +35,7 @@ from mounts import tmpfs
 
 NO_DAC = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 RUN = ("run", "--no-tray", "--no-vcam", "--duration", "1")
+NO_DISPLAY = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,22 @@ CASES = [
          "output folder does not exist"),
     # ---- cameras
     Case("camera-index-absent", RUN + ("--input", "7"), "camera 7 could not be opened"),
+    # A device path is a camera, never "input file not found".
+    Case("camera-device-absent", RUN + ("--input", "/dev/video57"), "camera /dev/video57 does not exist"),
+    Case("camera-device-not-a-camera", RUN + ("--input", "/dev/null"), "/dev/null is not a camera device"),
+    # ---- nothing to show the output on (the test machines have no V4L2 at all, so no virtual camera either)
+    Case("preview-without-display", ("run", "--input", "{d}/clip.mp4", "--no-vcam", "--no-tray", "--preview",
+                                     "--duration", "1"), "--preview cannot open its window here: no display",
+         env=NO_DISPLAY),
+    Case("preview-without-display-tray", ("run", "--input", "{d}/clip.mp4", "--no-vcam", "--preview",
+                                          "--duration", "1"), "--preview cannot open its window here: no display",
+         env=NO_DISPLAY),
+    Case("preview-display-not-answering", ("run", "--input", "{d}/clip.mp4", "--no-vcam", "--no-tray", "--preview",
+                                           "--duration", "1"), "cannot connect to the X display :4093",
+         env={"DISPLAY": ":4093", "WAYLAND_DISPLAY": ""}),
+    Case("no-vcam-no-display", ("run", "--input", "{d}/clip.mp4", "--no-tray", "--duration", "1"),
+         "and no preview window instead: no display (DISPLAY and WAYLAND_DISPLAY are not set); add --no-vcam",
+         env=NO_DISPLAY),
     # ---- conflicting options
     Case("device-and-no-vcam", RUN + ("--input", "{d}/clip.mp4", "--device", "/dev/video7"), "contradict"),
     Case("record-over-input", RUN + ("--input", "{d}/clip.mp4", "--record", "{d}/clip.mp4"),
@@ -324,3 +341,18 @@ def test_debug_flag_before_or_after_the_command(where, folder):
     assert r.returncode != 0
     assert "Traceback (most recent call last)" in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("livebg.errors.InputError: input file not found")
+
+
+def test_missing_system_library_is_named_with_its_package(tmp_path):
+    """A minimal Debian lacks libGL, which OpenCV's wheel loads: one line naming
+    the library and its package, not "internal error". The missing library is
+    played by a stand-in cv2 module that fails as the real one does there
+    (ImportError with the loader's message); the machine has libGL."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "cv2.py").write_text('raise ImportError("libGL.so.1: cannot open shared object file: '
+                                 'No such file or directory")\n')
+    frames, _ = person_frames(2, width=320, height=180)
+    clip = write_clip(tmp_path / "clip.mp4", frames, fps=15)
+    r = run_livebg("process", clip, "-o", tmp_path / "o.mp4", env=dict(os.environ, PYTHONPATH=str(fake)))
+    assert_one_clear_error(r, "a system library is missing: libGL.so.1 (Debian/Ubuntu: sudo apt install libgl1")

@@ -238,9 +238,25 @@ def test_auto_falls_back_to_the_tflite_when_the_onnx_export_cannot_be_had(tmp_pa
     (tmp_path / "selfie_segmentation.tflite").unlink()
     with pytest.raises(ModelError) as e:
         open_matter("auto", offline=True)
-    # Every candidate's reason, not only the last one's.
-    for why in ("rvm:", "modnet:", "mediapipe-selfie-onnx:", "mediapipe-selfie:", "selfie_segmentation.tflite"):
-        assert why in str(e.value)
+    # Nothing wrong but the missing files (a first start offline): the short way to the default model.
+    assert str(e.value).startswith("the default model mediapipe-selfie-onnx is not here and downloading is off")
+    assert "`livebg models import mediapipe_selfie.onnx`" in str(e.value)
+
+
+def test_auto_gives_every_candidates_reason_when_they_fail_differently(tmp_path, monkeypatch):
+    """A damaged default model and no fallback: each candidate's own reason, not only the last one's."""
+    data = bytearray((MODELS / "mediapipe_selfie.onnx").read_bytes())
+    data[len(data) // 2] ^= 1
+    (tmp_path / "mediapipe_selfie.onnx").write_bytes(bytes(data))
+    monkeypatch.setenv("LIVEBG_MODEL_DIR", str(tmp_path))
+    with pytest.raises(ModelError) as e:
+        open_matter("auto", offline=True)
+    text = str(e.value)
+    assert text.startswith("no model could be opened: ")
+    for why in ("rvm: model rvm (rvm_mobilenetv3_fp32.onnx) is not present", "modnet: MODNet is not present",
+                "mediapipe-selfie-onnx: model file", "is corrupt: sha256",
+                "mediapipe-selfie: model mediapipe-selfie (selfie_segmentation.tflite) is not present"):
+        assert why in text, text
 
 
 def test_named_model_reason():

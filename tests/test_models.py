@@ -184,6 +184,7 @@ def no_network(monkeypatch):
 def test_manifest_parses_with_expected_models():
     specs = models.load_manifest()
     assert list(specs) == [
+        "rvm",
         "modnet",
         "mediapipe-selfie",
         "mediapipe-selfie-landscape",
@@ -191,10 +192,14 @@ def test_manifest_parses_with_expected_models():
     ]
     for name, spec in specs.items():
         assert spec.name == name
-        assert spec.licence == "Apache-2.0"
+        assert spec.licence == ("GPL-3.0" if name == "rvm" else "Apache-2.0")
         assert spec.urls and all(u.startswith("https://") for u in spec.urls)
         assert spec.description and spec.input
         assert "/" not in spec.file
+    rvm = specs["rvm"]  # the official v1.0.0 release file
+    assert (rvm.size, rvm.kind) == (14975696, "onnx-rvm") and rvm.dynamic
+    assert rvm.sha256 == "88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828"
+    assert rvm.urls[0].startswith("https://github.com/PeterL1n/RobustVideoMatting/releases/download/v1.0.0/")
     modnet = specs["modnet"]
     assert modnet.size == 25888640
     assert modnet.sha256 == "07c308cf0fc7e6e8b2065a12ed7fc07e1de8febb7dc7839d7b7f15dd66584df9"
@@ -564,3 +569,45 @@ def test_verify_all_and_list_rows(cache, model_dir):
     assert listed[ok.name]["licence"] == "Apache-2.0"
     assert listed[bad.name]["present"] is False and listed[bad.name]["path"] == ""
     assert listed["modnet"]["present"] is False
+
+
+# ---------------------------------------------------------------- the first start without a network
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_first_start_without_network_is_one_line_then_models_import_works(tmp_path):
+    """No model anywhere and no network (every connection refused, through a
+    proxy address where nothing listens): `process` says one line, naming the
+    default model, the file to get and the command that installs it (it once
+    printed two "downloading" / "download failed" pairs and advice about the
+    fallback). That command then makes the same `process` work, offline."""
+    from clips import person_frames, write_clip
+    from conftest import run_livebg
+
+    clip = write_clip(tmp_path / "clip.mp4", person_frames(4, 320, 180)[0], fps=15)
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "livebg_model_dir")}
+    env.update(https_proxy=proxy, http_proxy=proxy, HTTPS_PROXY=proxy, HTTP_PROXY=proxy)
+    spec = models.get_spec("mediapipe-selfie-onnx")
+    for extra in ((), ("--offline",)):
+        r = run_livebg("process", clip, "-o", tmp_path / "o.mp4", *extra, env=env)
+        assert r.returncode == 1, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, r.stderr
+        line = lines[0]
+        assert line.startswith("livebg: error: the default model mediapipe-selfie-onnx is not here"), line
+        assert f"download {spec.urls[0]}" in line and "`livebg models import mediapipe_selfie.onnx`" in line
+        assert ("could not be downloaded (" in line) if not extra else ("downloading is off" in line)
+    assert not (tmp_path / "o.mp4").exists()
+
+    r = run_livebg("models", "import", _shared_file(spec.file), env=env)
+    assert r.returncode == 0 and "imported mediapipe-selfie-onnx" in r.stdout, r.stderr
+    r = run_livebg("process", clip, "-o", tmp_path / "o.mp4", "--offline", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "picked mediapipe-selfie-onnx" in r.stderr

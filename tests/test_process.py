@@ -4,6 +4,12 @@ MediaPipe selfie model, real H.264 out, read back and checked region by region."
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import av
 import cv2
 import numpy as np
@@ -179,3 +185,82 @@ def test_keep_freed_memory_takes_on_glibc():
     import platform
 
     assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+# ---------------------------------------------------------------- the user's files: never lost, nothing left behind
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """Long enough (400 frames) that `process` is surely mid-way when it is signalled."""
+    frames, _ = person_frames(400, width=640, height=360)
+    return write_clip(tmp_path_factory.mktemp("long") / "talk.mp4", frames, fps=30)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_process_stopped_midway_leaves_nothing_behind(long_clip, tmp_path, sig):
+    """SIGTERM (a service manager, `kill`) and Ctrl-C during `process`: a
+    non-zero exit and nothing in the output folder: no partial output, no
+    hidden temporary file (it once left `.o.<random>.mp4` on SIGTERM)."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "livebg", "process", str(long_clip), "-o", str(out_dir / "o.mp4"),
+                             "--matte-out", str(out_dir / "m.mkv")], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out_dir.iterdir()):  # writing has begun
+            assert proc.poll() is None, f"process ended before it wrote anything: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "process did not start writing in 120 s"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert proc.poll() is None, "process finished before it could be stopped: make the clip longer"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, err
+    assert sorted(p.name for p in out_dir.iterdir()) == [], err
+    assert "interrupted" in err and "Traceback" not in err, err
+
+
+def test_process_keeps_an_existing_output_unless_told(clip, tmp_path):
+    """`process` onto an existing file: refused in one line, before any work, and
+    the file is kept byte for byte (it once silently replaced a 3.3 MB video);
+    with --overwrite it is replaced by the whole new video. The same rule as `cutout`."""
+    path, _, _ = clip
+    out, matte = tmp_path / "o.mp4", tmp_path / "m.mkv"
+    precious = os.urandom(300_000)
+    out.write_bytes(precious)
+    r = run_livebg("process", path, "-o", out, "--background", "blur")
+    assert r.returncode != 0 and out.read_bytes() == precious
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livebg: error:") and "--overwrite" in lines[0], r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+    matte.write_bytes(precious[:1000])  # the matte is kept the same way
+    out.unlink()
+    r = run_livebg("process", path, "-o", out, "--matte-out", matte)
+    assert r.returncode != 0 and "--matte-out" in r.stderr and matte.read_bytes() == precious[:1000]
+    assert not out.exists()
+
+    out.write_bytes(precious)
+    r = run_livebg("process", path, "-o", out, "--matte-out", matte, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert len(read_all(out)[0]) == N and len(read_all(matte, fmt="gray")[0]) == N
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mkv", "o.mp4"]
+
+
+@pytest.mark.parametrize("spec, rgb", [("color:#0f0", (0, 255, 0)), ("red", (255, 0, 0)),
+                                       ("color:rebeccapurple", (0x66, 0x33, 0x99))])
+def test_process_takes_the_usual_colour_forms(tmp_path, spec, rgb):
+    """#rgb and CSS colour names (once refused: `color:#0f0`, `color:red`) reach the output."""
+    frames, alphas = person_frames(6, width=320, height=180, amplitude=10)
+    src = write_clip(tmp_path / "in.mp4", frames, fps=15)
+    r = run_livebg("process", src, "-o", tmp_path / "o.mp4", "--background", spec)
+    assert r.returncode == 0, r.stderr
+    got, _, _ = read_all(tmp_path / "o.mp4")
+    _, bg = _regions(alphas[3])
+    err = np.abs(got[3].astype(int) - np.array(rgb[::-1]))[bg].mean()
+    assert err < 10, f"background is not {spec} (mean abs diff {err:.1f})"

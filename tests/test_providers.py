@@ -124,3 +124,35 @@ def test_cuda_in_use_or_a_clear_error():
         assert "could not start" in msg and "cpu" in msg
     else:
         assert "not available" in msg and "cpu" in msg.split("available:")[1]
+
+
+# ---------------------------------------------------------------- what really starts here (livebg devices, --provider)
+
+def test_probe_model_is_a_real_onnx_model():
+    """The one-node model livebg writes out by hand loads and runs: y = x."""
+    import numpy as np
+
+    from livebg.matting.providers import _probe_model
+
+    s = ort.InferenceSession(_probe_model(), providers=[CPU])
+    (y,) = s.run(None, {"x": np.array([2.5], np.float32)})
+    assert y.tolist() == [2.5] and s.get_providers() == [CPU]
+
+
+def test_survey_says_what_really_starts():
+    """As onnxruntime itself says with a real model: CUDA counts only where a
+    session on it comes up (onnxruntime-gpu lists it everywhere)."""
+    from livebg.matting.providers import require, starts, survey
+
+    good, bad = survey()
+    assert good and good[-1] == CPU and TRT not in good + bad
+    assert (CUDA in good) == _cuda_really_starts() and starts(CUDA) == _cuda_really_starts()
+    assert set(good + bad) == {p for p in PREFERENCE if p in ort.get_available_providers()}
+    require("cpu")
+    require("auto")
+    if CUDA in good:
+        require("cuda")
+    else:
+        with pytest.raises(DeviceError) as e:
+            require("cuda")
+        assert "\n" not in str(e.value) and "providers that start here: cpu" in str(e.value)

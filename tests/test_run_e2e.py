@@ -8,6 +8,7 @@ so v4l2loopback cannot exist here. Everything above the kernel is real.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -129,11 +130,30 @@ def test_missing_device_gives_setup_steps(device, clip):
 
 
 def test_no_virtual_camera_anywhere_is_one_clear_error(clip):
-    """Without the emulation there is no /dev/video* at all here."""
+    """Without the emulation there is no /dev/video* at all here, and conftest
+    removes DISPLAY: nothing could show the output, so one line says so and
+    what to do (it was pyvirtualcam's paragraph, without --no-vcam)."""
     r = run_livebg("run", "--input", clip, "--duration", 2, "--no-tray")
     assert r.returncode != 0
-    assert r.stderr.strip().splitlines()[-1].startswith("livebg: error: virtual camera unavailable")
+    errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and errors[0].startswith("livebg: error: no virtual camera ("), r.stderr
+    assert "add --no-vcam" in errors[0] and "sudo modprobe v4l2loopback" in errors[0]
     assert "Traceback" not in r.stderr
+
+
+def test_slower_input_repeats_are_its_own_rate(device, tmp_path):
+    """A 15 fps file sent at 30 fps shows each picture twice: reported as the
+    input's rate, not as repeated frames (it once said "73 repeated" of 151)."""
+    frames, _ = person_frames(45, 640, 360)
+    slow = write_clip(tmp_path / "slow.mp4", frames, fps=15)
+    r = run_livebg("run", "--input", slow, "--device", "/dev/video7", "--duration", 4, "--no-tray",
+                   "--width", 640, "--height", 360, env=device.env())
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"(\d+) frames out in .* (\d+) repeated, .*; the input delivers 15 fps, so (\d+) more frames "
+                  r"out repeat the one before", r.stderr)
+    assert m, r.stderr
+    sent, repeated, by_input = map(int, m.groups())
+    assert by_input > 0.3 * sent and repeated < by_input, r.stderr
 
 
 def test_busy_device_is_reported(tmp_path, shim, clip):

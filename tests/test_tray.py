@@ -10,6 +10,7 @@ Screenshots are kept in artifacts/tray/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,7 +37,7 @@ TOOLS = ("Xvfb", "trayer", "xdotool", "import")
 def _require_tools():
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:  # CI installs them (.ci/run): a missing one is a broken setup, not a reason to skip
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install xvfb trayer xdotool imagemagick")
+        pytest.fail(f"missing {', '.join(missing)}: scripts/test-deps installs everything the tests need")
 
 
 def _wait(pred, what, timeout=TIMEOUT, every=0.2):
@@ -48,6 +49,40 @@ def _wait(pred, what, timeout=TIMEOUT, every=0.2):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
+
+
+@contextlib.contextmanager
+def _env(**values):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _tray_selection_owner(display: str) -> int:
+    """The window owning the X selection _NET_SYSTEM_TRAY_S0 (the tray host), 0 if none."""
+    import ctypes
+
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XGetSelectionOwner.restype = ctypes.c_ulong
+    x11.XGetSelectionOwner.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    d = x11.XOpenDisplay(display.encode())
+    assert d, f"cannot open X display {display}"
+    try:
+        return int(x11.XGetSelectionOwner(d, x11.XInternAtom(d, b"_NET_SYSTEM_TRAY_S0", 0)))
+    finally:
+        x11.XCloseDisplay(d)
 
 
 class X:
@@ -77,14 +112,35 @@ class X:
         return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=60, **kw)
 
     def start_tray_host(self, tmp: Path):
-        self.tray_log = open(tmp / "trayer.log", "w")
+        """trayer as the tray host, checked step by step so a broken setup fails
+        at once with its reason (a missing Qt library, trayer exiting), not
+        after a timeout."""
+        from livebg.tray import _why_no_qt
+
+        with _env(DISPLAY=self.display):
+            why = _why_no_qt()  # names a missing library and its package; Qt itself would abort
+        if why:
+            pytest.fail(f"Qt cannot start under Xvfb: {why}; scripts/test-deps installs what the tests need")
+        self.tray_log_path = tmp / "trayer.log"
+        self.tray_log = open(self.tray_log_path, "w")
         self.tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                                       "--height", "32", "--transparent", "false"],
                                      env=self.env, stdout=self.tray_log, stderr=subprocess.STDOUT)
-        probe = ("from PySide6.QtWidgets import QApplication, QSystemTrayIcon; "
-                 "app = QApplication([]); print(QSystemTrayIcon.isSystemTrayAvailable())")
-        _wait(lambda: self.run(sys.executable, "-c", probe).stdout.strip() == "True", "trayer to be the tray host",
-              every=0.5)
+
+        def owned():
+            if self.tray.poll() is not None:
+                pytest.fail(f"trayer exited ({self.tray.returncode}): {self.tray_log_path.read_text()[-2000:]}")
+            return _tray_selection_owner(self.display)
+
+        _wait(owned, "trayer to own the system tray selection")
+        # ... and Qt sees it (one probe, not one a poll: each is a whole Python with PySide6).
+        probe = ("import time; from PySide6.QtWidgets import QApplication, QSystemTrayIcon; app = QApplication([]); "
+                 "t = time.monotonic() + 30\n"
+                 "while not QSystemTrayIcon.isSystemTrayAvailable() and time.monotonic() < t:\n"
+                 "    app.processEvents(); time.sleep(0.1)\n"
+                 "print(QSystemTrayIcon.isSystemTrayAvailable())")
+        r = self.run(sys.executable, "-c", probe)
+        assert r.stdout.strip() == "True", f"Qt does not see trayer as the tray (exit {r.returncode}): {r.stderr[-2000:]}"
 
     def icon_windows(self) -> list[list[int]]:
         """Geometry [x, y, w, h] of every window of class livebg (the tray icon's)."""
@@ -293,7 +349,9 @@ def test_tray_menu_drives_the_running_pipeline(xtray, shim, clip, camera, corner
     cfg = _user_config(tmp_path, backgrounds_dir=backgrounds, recordings_dir=recordings)
     shutil.copy(SHARED / "backgrounds" / "beach.png", backgrounds / "beach.png")  # there from the start
     device = FakeV4L2Device(tmp_path, "/dev/video7", lib=shim)
-    app = Livebg(xtray, device, tmp_path, "--input", clip, "--background", "color:#0000ff")
+    # The light model: what auto picks depends on the machine's speed (RVM where it keeps up).
+    app = Livebg(xtray, device, tmp_path, "--input", clip, "--background", "color:#0000ff",
+                 "--model", "mediapipe-selfie-onnx")
     try:
         # The icon is up, embedded in the tray host (xdotool finds its window where the app says it is),
         # and frames flow with the blue background.
@@ -525,3 +583,41 @@ def test_opencv_preview_shortcuts_without_the_tray(xtray, shim, clip, camera, tm
         assert config.load_file(config.user_config_path())["mirror"] is True
     finally:
         app.stop()
+
+
+def test_missing_qt_library_is_named_with_its_package(tmp_path):
+    """The hint names what is really missing, as the loader sees it: a real plugin-like
+    library built against two libraries that are then removed (named like Qt's
+    xcb dependencies, but names no machine has), found by ldd without loading anything."""
+    from livebg.tray import _plugin_problem, debian_package, missing_libraries
+
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for soname in ("libxcb-nosuch.so.4", "libnosuch-x11.so.0"):
+        short = soname.split(".so")[0][3:]
+        src = stubs / f"{short}.c"
+        src.write_text(f"int {short.replace('-', '_')}_stub(void) {{ return 1; }}\n")
+        subprocess.run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(stubs / soname), str(src)],
+                       check=True)
+        (stubs / f"lib{short}.so").symlink_to(soname)
+    plugin_src = tmp_path / "plugin.c"
+    plugin_src.write_text("int xcb_nosuch_stub(void); int nosuch_x11_stub(void);\n"
+                          "int plugin(void) { return xcb_nosuch_stub() + nosuch_x11_stub(); }\n")
+    plugin = tmp_path / "libqxcb.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,--no-as-needed", "-o", str(plugin), str(plugin_src),
+                    f"-L{stubs}", "-lxcb-nosuch", "-lnosuch-x11"], check=True)
+    shutil.rmtree(stubs)  # as on a machine where they were never installed
+
+    assert missing_libraries(plugin) == ["libxcb-nosuch.so.4", "libnosuch-x11.so.0"]
+    why = _plugin_problem(plugin, "Qt's X11 platform plugin")
+    assert why == ("Qt's X11 platform plugin cannot load: libxcb-nosuch.so.4, libnosuch-x11.so.0 are missing "
+                   "(Debian/Ubuntu: sudo apt install libxcb-nosuch4 libnosuch-x11-0)")
+    # The real plugin here loads: nothing is missing.
+    import PySide6
+
+    real = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    assert missing_libraries(real) == [] and _plugin_problem(real, "Qt's X11 platform plugin") is None
+    names = ("libxcb-icccm.so.4", "libxkbcommon-x11.so.0", "libX11-xcb.so.1", "libglib-2.0.so.0", "libdbus-1.so.3",
+             "libEGL.so.1", "libxcb-render-util.so.0")
+    assert [debian_package(n) for n in names] == ["libxcb-icccm4", "libxkbcommon-x11-0", "libx11-xcb1", "libglib2.0-0",
+                                                  "libdbus-1-3", "libegl1", "libxcb-render-util0"]

@@ -15,7 +15,7 @@ from livebg.errors import LivebgError, ModelError
 from livebg.matting.base import KINDS, Capabilities, Matter, Prediction, check_frame, runner
 
 __all__ = ["KINDS", "Capabilities", "Matter", "Prediction", "check_frame", "open_named", "open_matter",
-           "model_choices", "time_matter", "fallback_opener", "LIGHT_MODELS"]
+           "model_choices", "check_model_name", "time_matter", "fallback_opener", "LIGHT_MODELS"]
 
 # The light default: MediaPipe's square selfie model, first as its ONNX export
 # (the same network, about two thirds of the CPU per call through ONNX Runtime,
@@ -92,6 +92,18 @@ def model_choices() -> list[str]:
     return ["auto", *models.load_manifest()]
 
 
+def check_model_name(model: str) -> None:
+    """Raise ConfigError unless ``model`` is 'auto', a manifest name or looks like
+    a model file (whose existence is checked when it is opened). The names come
+    from the manifest, so the command line and the registry cannot drift."""
+    from livebg import models
+    from livebg.errors import ConfigError
+
+    if model == "auto" or models.looks_like_path(model) or model in models.load_manifest():
+        return
+    raise ConfigError(models.unknown_model_message(model, ["auto", *models.load_manifest()]))
+
+
 def time_matter(matter: Matter, height: int, width: int, runs: int = 5) -> float:
     """Median milliseconds per frame at height x width, after one warm-up run."""
     import numpy as np
@@ -161,16 +173,24 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
     every candidate fails, the ModelError gives each one's reason.
     purpose: "live", "file" or "still".
     """
+    from livebg.matting.providers import require
+
+    require(provider)  # an explicit provider that cannot start is one clear line, for every command
     if model != "auto":
         m = open_named(model, provider, offline)
         return m, f"model {m.name} as asked, on {m.runtime}"
+    from livebg.models import ModelMissing
+
     reasons: list[str] = []
+    missing: list[ModelMissing] = []
 
     def attempt(label, fn):
         try:
             return fn()
         except LivebgError as e:  # ModelError, or DeviceError for an explicit provider
             reasons.append(f"{label}: {e}")
+            if isinstance(e, ModelMissing):
+                missing.append(e)
             return None
 
     candidates = []
@@ -181,8 +201,25 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
         found = attempt(label, fn)
         if found is not None:
             return found[0], f"picked {found[1]}" + (f" ({'; '.join(reasons)})" if reasons else "")
+    before = len(missing)
     for name in LIGHT_MODELS:
         m = attempt(name, lambda: open_named(name, provider, offline))
         if m is not None:
             return m, f"picked {m.name} on {m.runtime} ({'; '.join(reasons)})"
+    light_missing = missing[before:]
+    if len(light_missing) == len(LIGHT_MODELS):
+        # The first start without a network (or with --offline): nothing is wrong
+        # but the missing files, so one short line on how to get the light default.
+        raise ModelMissing(_first_start_message(light_missing[0]), light_missing[0].spec, light_missing[0].why)
     raise ModelError("no model could be opened: " + "; ".join(reasons))
+
+
+def _first_start_message(e) -> str:
+    from livebg.models import how_to_get
+
+    spec = e.spec
+    if e.why == "downloading is off":
+        return (f"the default model {spec.name} is not here and downloading is off (offline): "
+                f"{how_to_get(spec, '(from any machine)')}, or run once without --offline to download it")
+    return (f"the default model {spec.name} is not here and could not be downloaded ({e.why}): "
+            f"{how_to_get(spec, '(on any machine with a network)')}")

@@ -25,6 +25,106 @@ SHORT_NAMES = {
 }
 
 
+#: What --provider accepts (full ONNX Runtime names of these work too).
+CHOICES = ("auto", "cpu", "cuda", "directml", "coreml")
+
+
+def check_name(requested: str) -> None:
+    """Raise ConfigError unless ``requested`` is a provider livebg knows (auto,
+    cpu, cuda, directml, coreml, or the full ONNX Runtime name of one): the same
+    check for run, process and cutout, before anything starts."""
+    from livebg.errors import ConfigError
+
+    value = (requested or "auto").strip()
+    if value.lower() in CHOICES or value in PREFERENCE:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(value.lower(), CHOICES, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ConfigError(f"unknown --provider '{value}'{hint} (choose from {', '.join(CHOICES)})")
+
+
+def _probe_model() -> bytes:
+    """A one-node ONNX model (y = Identity(x), one float), written out as its
+    protobuf bytes: enough to see whether a provider starts, without a model file."""
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    def sub(number: int, payload: bytes) -> bytes:  # a length-delimited field
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    def num(number: int, value: int) -> bytes:  # a varint field
+        return varint(number << 3) + varint(value)
+
+    # TypeProto.tensor_type: elem_type FLOAT (1), shape [1].
+    tensor = num(1, 1) + sub(2, sub(1, num(1, 1)))
+    value_info = lambda name: sub(1, name) + sub(2, sub(1, tensor))  # noqa: E731
+    node = sub(1, b"x") + sub(2, b"y") + sub(4, b"Identity")
+    graph = sub(1, node) + sub(2, b"livebg-probe") + sub(11, value_info(b"x")) + sub(12, value_info(b"y"))
+    # ModelProto: ir_version 8, graph, opset_import {version 13}.
+    return num(1, 8) + sub(7, graph) + sub(8, num(2, 13))
+
+
+_started: dict[str, bool] = {}
+
+
+def starts(provider: str) -> bool:
+    """Whether a session on ``provider`` (a full ONNX Runtime name) really comes
+    up here: onnxruntime-gpu lists CUDA even without a GPU and falls back to the
+    CPU in silence. Checked once per process on a one-node model."""
+    if provider not in _started:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        wanted = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+        ort.set_default_logger_severity(4)
+        try:
+            session = ort.InferenceSession(_probe_model(), sess_options=opts, providers=wanted)
+            _started[provider] = session.get_providers()[0] == provider
+        except Exception:  # onnxruntime's own error types: it does not start
+            _started[provider] = False
+        finally:
+            ort.set_default_logger_severity(3)
+    return _started[provider]
+
+
+def survey() -> tuple[list[str], list[str]]:
+    """The providers livebg would use that start here, best first, and those that
+    are installed but do not start (full names). TensorRT is not used (see PREFERENCE)."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    ours = [p for p in PREFERENCE if p in available]
+    return [p for p in ours if starts(p)], [p for p in ours if not starts(p)]
+
+
+def require(requested: str) -> None:
+    """For an explicit --provider: raise DeviceError, on one line, unless it is
+    installed and really starts here. 'auto' always passes."""
+    check_name(requested)
+    if (requested or "auto").strip().lower() == "auto":
+        return
+    import onnxruntime as ort
+
+    value = requested.strip()
+    full = SHORT_NAMES.get(value.lower(), value)
+    if full in ort.get_available_providers() and starts(full):
+        return
+    good = ", ".join(map(short_name, survey()[0])) or "none"
+    if full not in ort.get_available_providers():
+        raise DeviceError(f"--provider {value} is not in this onnxruntime build (onnxruntime {ort.__version__}); "
+                          f"providers that start here: {good}")
+    raise DeviceError(f"--provider {value} is installed but does not start here (no usable device, or its driver "
+                      f"and runtime libraries are missing); providers that start here: {good}")
+
+
 def short_name(provider: str) -> str:
     for short, full in SHORT_NAMES.items():
         if full == provider:

@@ -23,6 +23,24 @@ def setup_hint() -> str:
     return SETUP.get(platform.system(), "install a pyvirtualcam backend (see pyvirtualcam's documentation)")
 
 
+class NoVirtualCamera(DeviceError):
+    """No virtual camera could be opened. ``reason``: why, in a few words;
+    ``setup``: how to set one up (may be empty)."""
+
+    def __init__(self, message: str, reason: str = "", setup: str = ""):
+        super().__init__(message)
+        self.reason = reason
+        self.setup = setup
+
+
+def _first_sentence(text: str) -> str:
+    """pyvirtualcam's messages go on ("Did you run ...? See also ..."): the first sentence says it."""
+    text = text.strip().splitlines()[0] if text.strip() else ""
+    for end in (". ", "? "):
+        text = text.split(end, 1)[0]
+    return text.rstrip(".")
+
+
 class VirtualCamSink:
     """Sends BGR uint8 frames of a fixed size to the virtual camera.
 
@@ -37,7 +55,8 @@ class VirtualCamSink:
         except ImportError as e:  # pragma: no cover - declared dependency
             raise DeviceError(f"pyvirtualcam is not installed ({e}); run: pip install pyvirtualcam") from None
         if not pyvirtualcam.camera.BACKENDS:
-            raise DeviceError(f"no virtual camera backend for {platform.system()}; {setup_hint()}")
+            raise NoVirtualCamera(f"no virtual camera backend for {platform.system()}; {setup_hint()}",
+                                  f"no virtual camera backend for {platform.system()}", setup_hint())
         self.width, self.height = width, height
         try:
             self._cam = pyvirtualcam.Camera(
@@ -45,15 +64,16 @@ class VirtualCamSink:
                 device=device or None, print_fps=False,
             )
         except (RuntimeError, ValueError) as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = _first_sentence(str(e)) or type(e).__name__
             where = f" {device}" if device else ""
             taken = _taken_devices() if not device and platform.system() == "Linux" else []
             if taken:  # they exist, so "run modprobe" would be the wrong advice
-                raise DeviceError(
-                    f"virtual camera unavailable: {', '.join(taken)} {'is' if len(taken) == 1 else 'are'} in use by "
-                    f"another program; close it (another livebg, OBS's virtual camera) or add a device: "
-                    f"sudo modprobe -r v4l2loopback && sudo modprobe v4l2loopback devices=2 exclusive_caps=1") from None
-            raise DeviceError(f"virtual camera{where} unavailable: {msg.rstrip('.')}. To set one up, {setup_hint()}") from None
+                reason = f"{', '.join(taken)} {'is' if len(taken) == 1 else 'are'} in use by another program"
+                setup = ("close it (another livebg, OBS's virtual camera) or add a device: "
+                         "sudo modprobe -r v4l2loopback && sudo modprobe v4l2loopback devices=2 exclusive_caps=1")
+                raise NoVirtualCamera(f"virtual camera unavailable: {reason}; {setup}", reason, setup) from None
+            raise NoVirtualCamera(f"virtual camera{where} unavailable: {msg}. To set one up, {setup_hint()}",
+                                  msg.split("' backend: ", 1)[-1], setup_hint()) from None
         self.device = self._cam.device
         self.frames = 0
 
