@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "onnx-selfie": "livebg.matting.selfie:SelfieOnnx",
     "mediapipe-tflite": "livebg.matting.mediapipe_selfie:MediaPipeSelfie",
     "onnx-modnet": "livebg.matting.modnet:ModNet",
+    "onnx-isnet": "livebg.matting.isnet:IsNet",
 }
 
 
