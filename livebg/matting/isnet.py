@@ -47,7 +47,9 @@ class IsNet:
     def __init__(self, path: Path, name: str = "imgly-isnet", provider: str = "auto",
                  input_size: tuple[int, int] = (1024, 1024), threads: int | None = None, **_):
         self.name = name
-        self.session, used = open_session(path, provider, threads)
+        # No memory arena: the activations at 1024x1024 (0.9 GB) are given back after each
+        # picture, for the full-size steps that follow (bench/cutout_speed.py).
+        self.session, used = open_session(path, provider, threads, arena=False)
         check_interface(self.session, path, {"input": 4}, ("output",))
         shape = self.session.get_inputs()[0].shape
         h, w = shape[2], shape[3]

@@ -70,7 +70,7 @@ class ObjectMatter:
         if scale == 1.0:
             return coarse.astype(np.float32, copy=False)
         if self.upsample == "guided":
-            return guided_upsample(coarse, small, bgr)
+            return guided_upsample(coarse, small, bgr, kernel=True)
         return np.clip(cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
     def close(self) -> None:
