@@ -79,7 +79,7 @@ def run_cutout(pictures: list[Path], out_dir: Path, subject: str) -> tuple[float
     choices = {}
     for line in r.stderr.splitlines():
         m = re.match(r"livebg: (\S+): (person|object): (.*)$", line)
-        if m:
+        if m and m.group(1) != "model":
             choices[Path(m.group(1)).stem] = f"{m.group(2)} ({m.group(3)})"
     return dt, r.stderr, choices
 

@@ -115,7 +115,9 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
                    help="file format in an output folder (default png; jpg with --background)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: skip them)")
     p.add_argument("--jobs", type=int, metavar="N", help="pictures processed at once (default: 1 up to 4 cores, else cores/4, at most 4)")
-    p.add_argument("--model", help="auto (default: MODNet if present, else mediapipe-selfie-onnx), a model name or file")
+    p.add_argument("--model", help="the person pipeline's model: auto (default: MODNet if present, else "
+                                    "mediapipe-selfie-onnx), a model name or file; with --subject object, the general "
+                                    "model (default imgly-isnet)")
     p.add_argument("--provider", help="ONNX Runtime provider: auto (default), cpu, cuda, directml, coreml")
     p.add_argument("--offline", action="store_true", help="never download model files")
 

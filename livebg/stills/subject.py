@@ -78,8 +78,8 @@ def decide(person_alpha: np.ndarray) -> Choice:
 class SubjectCutter:
     """Cuts out pictures with the pipeline ``subject`` names (or, for auto, decides per picture).
 
-    ``model`` is the person pipeline's model (as ``--model``); the object
-    pipeline always runs the general model. Models open when first needed:
+    ``model`` is the person pipeline's model (as ``--model``), or, for
+    subject "object", the general model ("auto": imgly-isnet). Models open when first needed:
     for auto, the general model only once a picture needs it; if it cannot
     be had then (offline, a failed download), such pictures get the person
     pipeline and a note saying why. Thread-safe.
@@ -101,7 +101,7 @@ class SubjectCutter:
             self._person = self._open_person()
             self.why = f"person: {self._person.why}"
         if subject == "object":
-            self._object = self._open_object()
+            self._object = self._open_object(self._model)
             self.why = f"object: {self._object.why}"
         if subject == "auto":
             self._detector = self._open_detector()
@@ -113,10 +113,10 @@ class SubjectCutter:
 
         return StillMatter(self._model, *self._args)
 
-    def _open_object(self):
-        from livebg.stills.general import ObjectMatter
+    def _open_object(self, model: str = "auto"):
+        from livebg.stills.general import OBJECT_MODEL, ObjectMatter
 
-        return ObjectMatter(provider=self._args[0], offline=self._args[1])
+        return ObjectMatter(OBJECT_MODEL if model == "auto" else model, *self._args)
 
     @staticmethod
     def _object_label() -> str:
