@@ -112,7 +112,8 @@ def main(argv=None) -> int:
         estimate_foreground(image[:64, :64], alpha[:64, :64], max_pixels=1000)  # compile/load
         estimate_foreground(image[:64, :64], alpha[:64, :64])
         _, w, c = timed(lambda: estimate_foreground(image, alpha, max_pixels=FOREGROUND_PIXELS), n)
-        rows.append((f"foreground colours: {FOREGROUND_PIXELS / 1e6:.0f} MP solve, refined at the edge", w, c))
+        rows.append((f"  foreground colours: {FOREGROUND_PIXELS / 1e6:.0f} MP solve, refined at the edge "
+                     "(part of composing, below)", w, c))
         _, w, c = timed(lambda: estimate_foreground(image, alpha), n)
         rows.append(("  (the full 12 MP solve, for comparison)", w, c))
         rgba, w, c = timed(lambda: compose(image, alpha, Options()), n)

@@ -88,7 +88,7 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (for one picture: .png/.webp, or .jpg with --background) or folder")
     p.add_argument("--background", metavar="SPEC",
-                   help="write the person flattened onto: white, color:#RRGGBB, blur, blur:N (the photo's own "
+                   help="write the subject flattened onto: white, color:#RRGGBB, blur, blur:N (the photo's own "
                         "background blurred), or an image file (default: none, a transparent cutout)")
     p.add_argument("--subject", choices=["auto", "person", "object"],
                    help="what to cut out: person (the person pipeline), object (the general model, any subject: "

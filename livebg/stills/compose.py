@@ -207,8 +207,8 @@ def compose(bgr: np.ndarray, alpha: np.ndarray, options: Options,
     elif options.decontaminate:
         fg = estimate_foreground(bgr, a, max_pixels=FOREGROUND_PIXELS)
     if fg is not bgr:
-        opaque = a >= 1.0 - 0.5 / 255.0
-        fg[opaque] = bgr[opaque]  # where nothing shows through, the photo's own pixels, exactly
+        # where nothing shows through, the photo's own pixels, exactly
+        np.copyto(fg, bgr, where=(a >= 1.0 - 0.5 / 255.0)[..., None])
     frame = bgr
     if options.canvas is not None:
         placed = place_on_canvas(fg, a, options.canvas, options.fill, options.size)
