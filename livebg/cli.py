@@ -254,8 +254,8 @@ def cutout_options(args):
                               f"got {args.fill:g}")
         if canvas is None:
             raise ConfigError("--fill needs a canvas: add --canvas square (or --preset marketplace)")
-    if size is not None and not 16 <= size <= 16384:
-        raise ConfigError(f"--size must be between 16 and 16384 pixels, got {size}")
+    if size is not None and not 16 <= size <= 8192:  # 8192: a canvas's colours then take 0.8 GB
+        raise ConfigError(f"--size must be between 16 and 8192 pixels, got {size}")
     if args.quality is not None and not 1 <= args.quality <= 100:
         raise ConfigError(f"--quality must be between 1 and 100, got {args.quality}")
     if canvas is not None and args.crop:

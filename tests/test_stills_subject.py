@@ -217,8 +217,8 @@ def test_canvas_fill_size_and_quality_on_their_own(tmp_path, mug):
     assert cv2.imread(str(small), cv2.IMREAD_UNCHANGED).shape == (225, 300, 4)
     lo, hi = tmp_path / "lo.jpg", tmp_path / "hi.jpg"
     for dst, q in ((lo, "20"), (hi, "95")):
-        r = run_livebg("cutout", src, "-o", dst, "--subject", "person", "--background", "white", "--quality", q,
-                       "--offline")
+        r = run_livebg("cutout", src, "-o", dst, "--subject", "person", "--background",
+                       SHARED / "backgrounds" / "background_bauhaus.png", "--quality", q, "--offline")
         assert r.returncode == 0, r.stderr
     assert lo.stat().st_size < hi.stat().st_size / 2
 
@@ -227,7 +227,8 @@ def test_canvas_fill_size_and_quality_on_their_own(tmp_path, mug):
     (["--fill", "0"], "--fill must be more than 0 and at most 1"),
     (["--canvas", "square", "--fill", "1.5"], "--fill must be more than 0 and at most 1"),
     (["--fill", "0.8"], "--fill needs a canvas"),
-    (["--size", "5"], "--size must be between 16 and 16384 pixels, got 5"),
+    (["--size", "5"], "--size must be between 16 and 8192 pixels, got 5"),
+    (["--size", "9000"], "--size must be between 16 and 8192 pixels, got 9000"),
     (["--canvas", "0:3"], "--canvas must be square or a ratio W:H"),
     (["--canvas", "wide"], "--canvas must be square or a ratio W:H"),
     (["--quality", "0"], "--quality must be between 1 and 100"),
