@@ -63,8 +63,8 @@ def decide(person_alpha: np.ndarray) -> Choice:
     confidence = float(p[claimed].mean())
     doubt = float(((p > 0.2) & (p < 0.8)).sum()) / float(claimed.sum())
     if confidence < MIN_CONFIDENCE or doubt > MAX_DOUBT:
-        return Choice("object", f"the person model is unsure (confidence {confidence:.2f}, "
-                                f"{doubt:.0%} of what it claims in doubt)")
+        return Choice("object", f"the person model is unsure (confidence {confidence:.2f}; doubtful pixels "
+                                f"{doubt:.0%} of what it claims)")
     k = max(3, int(round(CORE_EROSION * max(p.shape))) | 1)
     core = cv2.erode(claimed.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).view(bool)
     patchy = float((p[core] < 0.9).mean()) if core.any() else 1.0
