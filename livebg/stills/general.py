@@ -22,17 +22,21 @@ class ObjectMatter:
     1. the model sees the whole picture squeezed to its 1024x1024 input;
     2. its alpha is scaled to the working size (longer side ``WORK_SIZE``,
        the picture's aspect);
-    3. specks far smaller than the subject are dropped (``drop_specks``);
+    3. specks far smaller than the subject are dropped (``drop_specks``:
+       regions under 2% of the largest, joined where alpha > 0.1);
     4. optionally (``solve``) the edges are re-solved as a matting problem on
        the colour picture, as the person pipeline does;
     5. guided upsampling (``upsample="guided"``) brings it to the full size
        along the full-size picture's edges, else it is scaled bilinearly.
 
-    The defaults are what measured best (bench/object_variants.py): guided
-    upsampling lowers Grad on the portraits by a fifth for 0.1 s; dropping
-    specks helps a little everywhere; the matting solve trades a lower SAD
-    for a higher MSE and a doubled Grad on the drawn objects, for 2.5 s a
-    picture, so it is off. The model runs under a lock, so one
+    The defaults are measured (bench/object_variants.py, SAD/MSE/Grad/Conn
+    on the 15 portraits and on objects drawn with a known alpha): guided
+    upsampling lowers Grad by a fifth on the portraits and by more than
+    half on the objects, for 0.1 s; dropping specks helps a little on
+    both. The matting solve lowers SAD and Conn on both and MSE on the
+    objects, but raises Grad on the objects by half and MSE on the
+    portraits, for a second of CPU a picture (a fifth of the 12-megapixel
+    budget): off by default. The model runs under a lock, so one
     ObjectMatter can serve several threads.
     """
 
@@ -64,7 +68,9 @@ class ObjectMatter:
         raw = self.model_alpha(bgr) if raw is None else raw
         coarse = np.clip(_resize_to(np.ascontiguousarray(raw), w, h), 0.0, 1.0)
         if self.drop_specks and coarse.max() >= 0.5:
-            coarse = drop_small_regions(coarse, 0.02, level=0.5, halo=0.01)
+            # Regions joined where the alpha is above 0.1, not 0.5: a plant's leaves hang on stems
+            # thinner than a pixel at the working size, and are not specks (bench/object_variants.py).
+            coarse = drop_small_regions(coarse, 0.02, level=0.1, halo=0.01)
         small = None
         if self.solve or (self.upsample == "guided" and scale < 1.0):
             small = _resize_to(bgr, w, h)
