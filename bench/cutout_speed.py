@@ -138,11 +138,13 @@ def main(argv=None) -> int:
         cmd_mp = whole_command(["cutout", "--subject", "object", "--offline", "--preset", "marketplace", "--shadow",
                                 str(photo), "-o", str(Path(tmp) / "out.jpg"), "--overwrite"], n)
     load_after = os.getloadavg()
+    niceness = os.nice(0)
+    nice_text = f" under `nice -n {niceness}` (ahead of the machine's other jobs)" if niceness else ""
 
     out = [
         "# `livebg cutout --subject object` on a 12-megapixel photo",
         "",
-        f"`python bench/cutout_speed.py --runs {args.runs}`: {os.cpu_count()} CPUs; load average "
+        f"`python bench/cutout_speed.py --runs {args.runs}`{nice_text}: {os.cpu_count()} CPUs; load average "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (the machine is shared: wall seconds "
         "include waiting for a core, CPU seconds do not). Medians.",
         "",
