@@ -323,9 +323,11 @@ def _fetch_process(spec, env):
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def _wait_for_half_a_part(pool: Path, proc, size: int):
+def _wait_for_half_a_part(pool: Path, proc, size: int, before: list):
+    """Until the parts ``before`` are in place and another is half-way (the stalled one)."""
     deadline = time.monotonic() + 60
-    while not any(t.stat().st_size >= size // 2 for t in _temporaries(pool)):
+    while not (all((pool / p.sha256).is_file() for p in before)
+               and any(t.stat().st_size >= size // 2 for t in _temporaries(pool))):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the download never got half-way through a part"
         time.sleep(0.05)
@@ -342,7 +344,7 @@ def test_interrupted_mid_part_then_resumed(tmp_path, small, part_server, monkeyp
     pool = models.parts_dir()
     proc = _fetch_process(spec, env)
     try:
-        _wait_for_half_a_part(pool, proc, spec.parts[2].size)
+        _wait_for_half_a_part(pool, proc, spec.parts[2].size, list(spec.parts[:2]))
         proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
     finally:
