@@ -132,27 +132,46 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     _common_model(p)
 
-    p = sub.add_parser("cutout", help="still images: the person cut out (PNG with alpha) or on a new background",
-                       description="Cut the person out of photos: a PNG with a real alpha channel, the same size, "
-                                   "or, with --background, the person on a new background. Folders are processed "
-                                   "whole (not their subfolders). Exit status: 0 when every picture was done or "
-                                   "skipped, 1 when any failed, 2 for a usage error.")
+    p = sub.add_parser("cutout", help="still images: the subject cut out (PNG with alpha) or on a new background",
+                       description="Cut the subject (a person, a product, an animal) out of photos: a PNG with a "
+                                   "real alpha channel, the same size, or, with --background, the subject on a new "
+                                   "background; --preset marketplace makes listing pictures (centred on a white "
+                                   "square, JPEG). Folders are processed whole (not their subfolders). Exit status: "
+                                   "0 when every picture was done or skipped, 1 when any failed, 2 for a usage error.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="picture files (JPEG, PNG, WebP) or folders of them")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (for one picture: .png/.webp, or .jpg with --background) or folder")
     p.add_argument("--background", metavar="SPEC",
-                   help="write the person flattened onto: a colour (color:#RRGGBB, color:#RGB, color:NAME with a "
+                   help="write the subject flattened onto: a colour (color:#RRGGBB, color:#RGB, color:NAME with a "
                         "CSS colour name, or NAME alone, e.g. white), blur, blur:N (the photo's own background "
                         "blurred), or an image file (default: none, a transparent cutout)")
-    p.add_argument("--shadow", action="store_true", help="add a soft drop shadow under the person")
-    p.add_argument("--crop", action="store_true", help="trim to the person, with a margin")
+    p.add_argument("--subject", choices=["auto", "person", "object"],
+                   help="what to cut out: person (the person pipeline), object (the general model, any subject: "
+                        "products, animals; AGPL-3.0 weights, 88 MB, downloaded on first use) or auto (default: "
+                        "decided per picture, said in the summary)")
+    p.add_argument("--preset", choices=["marketplace"],
+                   help="marketplace: on white, centred on a 2000x2000 square filling 85%% of it, JPEG; any option "
+                        "given beside it wins")
+    p.add_argument("--shadow", action="store_true", help="add a soft shadow under the subject")
+    p.add_argument("--shadow-style", choices=["drop", "contact"],
+                   help="drop (the subject's shape, default) or contact (a soft ellipse where it meets the "
+                        "ground; the default with --preset marketplace); implies --shadow")
+    p.add_argument("--crop", action="store_true", help="trim to the subject, with a margin")
+    p.add_argument("--canvas", metavar="ASPECT",
+                   help="centre the subject on a canvas of this shape: square, or W:H such as 4:5")
+    p.add_argument("--fill", type=float, metavar="SHARE",
+                   help="with --canvas: the subject's share of the canvas (its width or height, whichever is "
+                        "larger), 0 to 1 (default 0.85)")
+    p.add_argument("--size", type=int, metavar="PIXELS", help="the output's longer side in pixels")
+    p.add_argument("--quality", type=int, metavar="Q", help="JPEG and WebP quality, 1 to 100 (default 95)")
     p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
                    help="keep the photo's colours at the edges (default: remove the old background's tint)")
     p.add_argument("--format", choices=["png", "jpg", "webp"],
                    help="file format in an output folder (default png; jpg with --background)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: skip them)")
     p.add_argument("--jobs", type=int, metavar="N", help="pictures processed at once (default: 1 up to 4 cores, else cores/4, at most 4)")
-    p.add_argument("--model", help=_model_help("auto (default: MODNet if present, else mediapipe-selfie-onnx)"))
+    p.add_argument("--model", help=_model_help("the person pipeline's model: auto (default), a model name or "
+                                               "file; with --subject object, the general model (default imgly-isnet)"))
     p.add_argument("--provider", help=PROVIDER_HELP)
     p.add_argument("--offline", action="store_true", help="never download model files")
 
@@ -286,16 +305,58 @@ def cmd_cutout(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     _check_model_and_provider(args.model or "auto", args.provider or "auto")
-    if args.background is not None:
-        from livebg.backgrounds import parse
-
-        parse(args.background)  # a bad spec is a usage error before any work
-    options = stills.Options(background=args.background, shadow=args.shadow, crop=args.crop,
-                             decontaminate=args.decontaminate)
+    options = cutout_options(args)
     summary = stills.run_batch(args.inputs, args.output, options, fmt=args.format, overwrite=args.overwrite,
                                jobs=args.jobs, model=args.model or "auto", provider=args.provider or "auto",
-                               offline=bool(args.offline), log=log.info)
+                               offline=bool(args.offline), subject=args.subject or "auto", log=log.info)
     return 0 if summary.ok else 1
+
+
+def parse_canvas(text: str) -> tuple[int, int]:
+    """--canvas: "square" or "W:H" (positive whole numbers) -> (W, H). Raises ConfigError."""
+    t = text.strip().lower()
+    if t == "square":
+        return (1, 1)
+    w, sep, h = t.partition(":")
+    if sep and w.isdigit() and h.isdigit() and 0 < int(w) <= 100 and 0 < int(h) <= 100:
+        return int(w), int(h)
+    raise ConfigError(f"--canvas must be square or a ratio W:H of whole numbers up to 100, such as 4:5; got '{text}'")
+
+
+def cutout_options(args):
+    """The cutout's Options from its arguments, a preset's settings under them.
+    Raises ConfigError (one line) for a bad value or a combination that cannot be."""
+    from livebg import stills
+    from livebg.stills.compose import PRESETS
+
+    preset = PRESETS[args.preset] if args.preset else {}
+    background = args.background if args.background is not None else preset.get("background")
+    canvas = parse_canvas(args.canvas) if args.canvas is not None else preset.get("canvas")
+    fill = args.fill if args.fill is not None else preset.get("fill", 0.85)
+    size = args.size if args.size is not None else preset.get("size")
+    style = args.shadow_style or preset.get("shadow_style", "drop")
+    if args.fill is not None:
+        if not 0.0 < args.fill <= 1.0:
+            raise ConfigError(f"--fill must be more than 0 and at most 1 (a share of the canvas, e.g. 0.85), "
+                              f"got {args.fill:g}")
+        if canvas is None:
+            raise ConfigError("--fill needs a canvas: add --canvas square (or --preset marketplace)")
+    if size is not None and not 16 <= size <= 8192:  # 8192: a canvas's colours then take 0.8 GB
+        raise ConfigError(f"--size must be between 16 and 8192 pixels, got {size}")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        raise ConfigError(f"--quality must be between 1 and 100, got {args.quality}")
+    if canvas is not None and args.crop:
+        raise ConfigError("--crop and --canvas do not go together: the canvas already frames the subject")
+    if background is not None:
+        from livebg.backgrounds import parse
+
+        spec = parse(background)  # a bad spec is a usage error before any work
+        if canvas is not None and spec.kind == "blur":
+            raise ConfigError("a canvas has no photo behind the subject to blur: give white, color:#RRGGBB, "
+                              "an image file or none as --background")
+    return stills.Options(background=background, shadow=bool(args.shadow or args.shadow_style), crop=args.crop,
+                          decontaminate=args.decontaminate, shadow_style=style, canvas=canvas, fill=fill,
+                          size=size, quality=args.quality if args.quality is not None else 95)
 
 
 # ---------------------------------------------------------------- devices

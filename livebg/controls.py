@@ -247,14 +247,16 @@ class Controller:
 
     # -- model ------------------------------------------------------------
     def model_choices(self) -> list[str]:
-        """Manifest models present here, plus the one running."""
+        """Manifest models present here that are fit for video, plus the one running."""
         from livebg import models
+
+        from livebg.matting.base import runner
 
         names = []
         try:
-            for name in models.load_manifest():
+            for name, spec in models.load_manifest().items():
                 try:
-                    if models.find_present(name) is not None:
+                    if runner(spec.kind).caps.video and models.find_present(name) is not None:
                         names.append(name)
                 except LivebgError:
                     continue

@@ -18,6 +18,15 @@ Downloads go to a temporary file beside the destination and are renamed
 into place only once their size and sha256 are right, so the final name
 never holds a partial or wrong file.
 
+Some models are published only in parts (IMG.LY's, cut into 4 MiB chunks
+each named by its own sha256): the manifest then lists the ``parts`` in
+order, with their sizes and sha256, and ``part_urls``, address templates
+with ``{sha256}`` where a part's digest goes. Each part is checked as it
+arrives and kept, verified, in the cache's ``parts`` folder, so a download
+that stops (a lost connection, Ctrl-C, a full disk) resumes where it
+stopped; the whole file is then joined from the parts, checked against its
+own size and sha256, and moved into place like any other download.
+
 Only the standard library, platformdirs and livebg's own light modules are
 imported here (the network modules only when downloading: the command line
 reads the manifest for its help).
@@ -53,6 +62,9 @@ __all__ = [
     "get_spec",
     "identify",
     "import_file",
+    "import_parts",
+    "parts_dir",
+    "Part",
     "list_rows",
     "load_manifest",
     "missing_message",
@@ -97,11 +109,25 @@ class ModelSpec:
     input: str
     input_size: tuple[int, ...] = ()
     ref_size: int = 0
+    parts: tuple["Part", ...] = ()
+    part_urls: tuple[str, ...] = ()
 
     @property
     def dynamic(self) -> bool:
         """True when the network accepts any (suitably rounded) input size."""
         return not self.input_size
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a model published in parts: the file is the parts joined in order."""
+
+    sha256: str
+    size: int
+
+    def url(self, template: str) -> str:
+        """Where this part is, by a manifest ``part_urls`` template."""
+        return template.replace("{sha256}", self.sha256)
 
 
 # ---------------------------------------------------------------- manifest
@@ -118,6 +144,8 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "input_size": list,
     "ref_size": int,
 }
+#: Fields only a model published in parts has (both or neither).
+_PART_FIELDS: dict[str, type] = {"parts": list, "part_urls": list}
 
 
 def _manifest_source() -> tuple[str, str]:
@@ -144,11 +172,11 @@ def _parse_entry(name: str, table: object, where: str) -> ModelSpec:
     missing = [k for k in _FIELDS if k not in table]
     if missing:
         raise bad(f"missing field(s): {', '.join(missing)}")
-    unknown = sorted(set(table) - set(_FIELDS))
+    unknown = sorted(set(table) - set(_FIELDS) - set(_PART_FIELDS))
     if unknown:
         raise bad(f"unknown field(s): {', '.join(unknown)}")
-    for key, typ in _FIELDS.items():
-        value = table[key]
+    for key, typ in {**_FIELDS, **_PART_FIELDS}.items():
+        value = table.get(key, typ())
         if isinstance(value, bool) or not isinstance(value, typ):
             raise bad(f"field {key!r} has the wrong type")
 
@@ -162,10 +190,9 @@ def _parse_entry(name: str, table: object, where: str) -> ModelSpec:
     if table["kind"] not in KINDS:
         raise bad(f"kind must be one of {', '.join(KINDS)}")
     urls = table["urls"]
-    if not urls or not all(
-        isinstance(u, str) and u.split(":", 1)[0] in ("http", "https", "file") for u in urls
-    ):
-        raise bad("urls must be a non-empty list of http(s):// or file:// URLs")
+    parts = _parse_parts(table, table["size"], bad)
+    if not all(isinstance(u, str) and _url_scheme_ok(u) for u in urls) or not (urls or parts):
+        raise bad("urls must be a list of http(s):// or file:// URLs, not empty unless the model has parts")
     size = table["input_size"]
     if size and not (
         len(size) == 2
@@ -189,7 +216,42 @@ def _parse_entry(name: str, table: object, where: str) -> ModelSpec:
         input=table["input"],
         input_size=tuple(size),
         ref_size=table["ref_size"],
+        parts=parts,
+        part_urls=tuple(table.get("part_urls", ())),
     )
+
+
+def _url_scheme_ok(url: str) -> bool:
+    return url.split(":", 1)[0] in ("http", "https", "file")
+
+
+def _parse_parts(table: dict, size: int, bad: Callable[[str], ModelError]) -> tuple[Part, ...]:
+    """The ``parts`` and ``part_urls`` of a manifest entry, checked: () when it has none."""
+    if "parts" not in table and "part_urls" not in table:
+        return ()
+    if "parts" not in table or "part_urls" not in table:
+        raise bad("parts and part_urls go together: give both or neither")
+    templates = table["part_urls"]
+    if not templates or not all(
+        isinstance(u, str) and _url_scheme_ok(u) and u.count("{sha256}") == 1 for u in templates
+    ):
+        raise bad("part_urls must be a non-empty list of http(s):// or file:// URLs, each with {sha256} once")
+    parts = []
+    for i, item in enumerate(table["parts"], 1):
+        if not isinstance(item, dict) or set(item) != {"sha256", "size"}:
+            raise bad(f"part {i} must be a table with exactly sha256 and size")
+        digest, n = item["sha256"], item["size"]
+        if not isinstance(digest, str) or not _SHA256_RE.match(digest):
+            raise bad(f"part {i}: sha256 must be 64 lower-case hex digits")
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise bad(f"part {i}: size must be a positive integer")
+        parts.append(Part(digest, n))
+    if not parts:
+        raise bad("parts must not be empty")
+    total = sum(p.size for p in parts)
+    if total != size:
+        raise bad(f"the parts add up to {total} bytes, but size is {size}")
+    return tuple(parts)
 
 
 @functools.cache
@@ -522,24 +584,23 @@ class _Refused(Exception):
     """A download or copy whose bytes are not the expected ones."""
 
 
-def _write_verified(
-    spec: ModelSpec,
-    dest_dir: Path,
+def _write_checked(
+    final: Path,
+    size: int,
+    sha256: str,
     chunks: Iterable[bytes],
     on_bytes: Callable[[int], None] | None = None,
 ) -> Path:
-    """Write *chunks* to ``dest_dir/spec.file`` only if they are exactly *spec*.
+    """Write *chunks* to *final* only if they are exactly *size* bytes with *sha256*.
 
     Through :func:`livebg.files.atomic_file`: the bytes go to a temporary
     file beside the final name, are fsynced, and are moved into place (an
     existing file replaced) once size and sha256 match; on any failure the
     temporary file is removed and the final name is untouched. Raises
     _Refused for wrong bytes, OSError for I/O trouble, or whatever the
-    *chunks* iterator raises. A temporary file is never resumed (its bytes
-    were not verified as they came): a download restarts instead.
+    *chunks* iterator raises.
     """
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    final = dest_dir / spec.file
+    final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(final)
     with atomic_file(final, overwrite=True, durable=True) as tmp:
         h = hashlib.sha256()
@@ -547,24 +608,43 @@ def _write_verified(
         with open(tmp, "wb") as f:
             for chunk in chunks:
                 total += len(chunk)
-                if total > spec.size:
-                    raise _Refused(f"more than the expected {spec.size} bytes")
+                if total > size:
+                    raise _Refused(f"more than the expected {size} bytes")
                 h.update(chunk)
                 f.write(chunk)
                 if on_bytes is not None:
                     on_bytes(total)
-        if total != spec.size:
-            raise _Refused(f"got {total} bytes, expected {spec.size} (transfer cut short)")
+        if total != size:
+            raise _Refused(f"got {total} bytes, expected {size} (transfer cut short)")
         digest = h.hexdigest()
-        if digest != spec.sha256:
-            raise _Refused(f"wrong sha256 {digest}, expected {spec.sha256}")
+        if digest != sha256:
+            raise _Refused(f"wrong sha256 {digest}, expected {sha256}")
     _remember_hash(final, digest)
     return final
 
 
-def _response_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
+def _write_verified(
+    spec: ModelSpec,
+    dest_dir: Path,
+    chunks: Iterable[bytes],
+    on_bytes: Callable[[int], None] | None = None,
+) -> Path:
+    """Write *chunks* to ``dest_dir/spec.file`` only if they are exactly *spec*
+    (see :func:`_write_checked`). A temporary file is never resumed (its
+    bytes were not verified as they came): a download restarts instead."""
+    return _write_checked(Path(dest_dir) / spec.file, spec.size, spec.sha256, chunks, on_bytes)
+
+
+def _response_chunks(resp) -> Iterator[bytes]:
     while chunk := resp.read(_CHUNK):
         yield chunk
+
+
+def _file_chunks(paths: Iterable[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                yield chunk
 
 
 def _reason(exc: BaseException) -> str:
@@ -582,21 +662,147 @@ def _reason(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, http.client.IncompleteRead):
         return "connection closed before the end of the file"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = str(exc)
     return text or type(exc).__name__
 
 
-def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress, announce: bool) -> Path:
+def _download_errors() -> tuple[type[BaseException], ...]:
+    """What one download attempt may fail with, turned into a one-line reason
+    (the network modules are imported only when downloading)."""
+    import http.client
+
+    return (OSError, http.client.HTTPException, ValueError, _Refused)
+
+
+def _fetch_to(final: Path, size: int, sha256: str, url: str, on_bytes: Callable[[int], None],
+              connected: Callable[[], None] | None = None) -> Path:
+    """Download *url* into *final* (atomically), refusing anything but *size* bytes with *sha256*.
+    ``connected()`` is called once the server answered (so that, without a network,
+    the one line is the error, not a "downloading" line before it)."""
     import urllib.request
 
     req = urllib.request.Request(url, headers={"User-Agent": f"livebg/{__version__}"})
     with urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT) as resp:
         length = resp.headers.get("Content-Length")
-        if length is not None and length.strip().isdigit() and int(length) != spec.size:
-            raise _Refused(f"server offers {int(length)} bytes, expected {spec.size}")
-        if announce:  # only once connected: without a network, the one line is the error
+        if length is not None and length.strip().isdigit() and int(length) != size:
+            raise _Refused(f"server offers {int(length)} bytes, expected {size}")
+        if connected is not None:
+            connected()
+        return _write_checked(final, size, sha256, _response_chunks(resp), on_bytes)
+
+
+def _download_one(spec: ModelSpec, url: str, dest_dir: Path, progress, announce: bool) -> Path:
+    def connected():
+        if announce:
             progress.message(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB) from {url}")
-        return _write_verified(spec, dest_dir, _response_chunks(resp), progress.update)
+
+    return _fetch_to(dest_dir / spec.file, spec.size, spec.sha256, url, progress.update, connected)
+
+
+def parts_dir(dest_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where verified parts of a model published in parts wait to be joined:
+    ``<dest_dir or the cache>/parts``, one file per part named by its sha256."""
+    return Path(dest_dir if dest_dir is not None else cache_dir()) / "parts"
+
+
+def _part_ok(path: Path, part: Part) -> bool:
+    """True when *path* holds exactly *part* (size first, then sha256)."""
+    try:
+        return path.stat().st_size == part.size and file_sha256(path) == part.sha256
+    except OSError:
+        return False
+
+
+def _parts_present(spec: ModelSpec, pool: Path) -> list[bool]:
+    """For each part of *spec*: is a verified copy in *pool*? A wrong copy is removed."""
+    here = []
+    for part in spec.parts:
+        path = pool / part.sha256
+        ok = path.is_file() and _part_ok(path, part)
+        if not ok and path.exists():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        here.append(ok)
+    return here
+
+
+class _PartsFailed(Exception):
+    """A model in parts could not be completed; the message says which part and why."""
+
+
+def _check_space(folder: Path, needed: int, what: str) -> None:
+    """Raise _PartsFailed when *folder*'s file system has less than *needed* bytes free."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: let the writes say
+    if free < needed:
+        raise _PartsFailed(
+            f"not enough free space in {folder}: {what} needs {needed / 1e6:.1f} MB, "
+            f"{free / 1e6:.1f} MB free"
+        )
+
+
+def _join_parts(spec: ModelSpec, folder: Path, pool: Path) -> Path:
+    """Join the verified parts in *pool* into ``folder/spec.file``, checked as a whole;
+    then remove the parts. Raises _Refused, _PartsFailed or OSError."""
+    _check_space(folder, spec.size, f"joining the {len(spec.parts)} parts")
+    path = _write_checked(folder / spec.file, spec.size, spec.sha256,
+                          _file_chunks(pool / p.sha256 for p in spec.parts))
+    for part in spec.parts:
+        with contextlib.suppress(OSError):
+            (pool / part.sha256).unlink()
+    with contextlib.suppress(OSError):
+        pool.rmdir()  # only when empty: parts of another model may wait there
+    return path
+
+
+def _download_parts(spec: ModelSpec, folder: Path, show, say: Callable[[str], None]) -> Path:
+    """Fetch every missing part of *spec* into the parts folder, then join them.
+
+    Parts already there and verified are kept (a resumed download); each
+    part is tried at every ``part_urls`` template in turn. Raises
+    _PartsFailed (which part, each address's reason, what is kept),
+    _Refused when the joined file is wrong, or OSError.
+    """
+    pool = parts_dir(folder)
+    pool.mkdir(parents=True, exist_ok=True)
+    here = _parts_present(spec, pool)
+    n = len(spec.parts)
+    done = sum(p.size for p, ok in zip(spec.parts, here) if ok)
+    if any(here):
+        say(f"livebg: {sum(here)} of {n} parts ({done / 1e6:.1f} MB) already here, verified; fetching the rest")
+    _check_space(folder, spec.size - done + spec.size, "downloading and joining the parts")
+    show.update(done)
+    for i, (part, ok) in enumerate(zip(spec.parts, here), 1):
+        if ok:
+            continue
+        import urllib.error
+
+        failures = []
+        for template in spec.part_urls:
+            url = part.url(template)
+            try:
+                _fetch_to(pool / part.sha256, part.size, part.sha256, url,
+                          lambda got, base=done: show.update(base + got))
+                break
+            except _download_errors() as exc:
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()
+                failures.append(f"{url}: {_reason(exc)}")
+                show.update(done)
+        else:
+            kept = sum(_parts_present(spec, pool))
+            raise _PartsFailed(
+                f"part {i} of {n} failed: " + "; ".join(failures)
+                + f" ({kept} of {n} verified parts are kept in {pool} and reused next time)"
+            )
+        done += part.size
+    return _join_parts(spec, folder, pool)
 
 
 def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: bool = True) -> Path:
@@ -606,15 +812,16 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
     :data:`CONNECT_TIMEOUT` on connecting and on each read, hashing while
     streaming into a temporary file that is renamed to ``spec.file`` only
     once size and sha256 match; an existing file of that name is replaced
-    atomically. With *progress*, reports on stderr (a bar when stderr is a
-    terminal). Raises ModelError listing each URL's failure when none
-    gives the right file.
+    atomically. A model published in parts is then fetched part by part
+    (each checked as it arrives, kept in :func:`parts_dir` so that a later
+    attempt resumes) and joined. With *progress*, reports on stderr (one
+    bar for the whole model when stderr is a terminal). Raises ModelError
+    listing each failure when no address gives the right file.
     """
-    from livebg.console import Progress, megabytes_text
-
-    import http.client
     import logging
     import urllib.error
+
+    from livebg.console import Progress, megabytes_text
 
     folder = Path(dest_dir)
     failures = []
@@ -623,7 +830,7 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
         show = Progress(spec.size, text=megabytes_text, enabled=progress)
         try:
             path = _download_one(spec, url, folder, show, announce=progress)
-        except (OSError, http.client.HTTPException, ValueError, _Refused) as exc:
+        except _download_errors() as exc:
             reason = _reason(exc)
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()
@@ -637,6 +844,26 @@ def download(spec: ModelSpec, dest_dir: str | os.PathLike[str], *, progress: boo
         if progress:
             show.message(f"livebg: {spec.name} downloaded and verified")
         return path
+    if spec.parts:
+        show = Progress(spec.size, text=megabytes_text, enabled=progress)
+        say = show.message if progress else (lambda _text: None)
+        host = spec.part_urls[0].split("{sha256}", 1)[0]
+        say(f"livebg: downloading {spec.name} ({spec.size / 1e6:.1f} MB in {len(spec.parts)} parts, "
+            f"weights under {spec.licence}) from {host}")
+        try:
+            path = _download_parts(spec, folder, show, say)
+        except (_PartsFailed, _Refused) as exc:
+            failures.append(str(exc))
+            reasons.append(str(exc))
+        except OSError as exc:
+            failures.append(f"{_reason(exc)} (verified parts are kept in {parts_dir(folder)})")
+            reasons.append(_reason(exc))
+        else:
+            show.close()
+            say(f"livebg: {spec.name}: {len(spec.parts)} parts joined; the whole file verified")
+            return path
+        finally:
+            show.close()
     raise ModelMissing(
         f"could not download {spec.name} ({spec.file}): " + "; ".join(failures)
         + f"; {how_to_get(spec)} (or put it in a folder and set LIVEBG_MODEL_DIR to it)",
@@ -649,10 +876,15 @@ def import_file(path: str | os.PathLike[str]) -> tuple[ModelSpec, Path]:
 
     The file is identified by size and sha256, and copied atomically (same
     guarantees as :func:`download`) to ``cache_dir() / spec.file``; an
-    intact copy already there is kept. Raises ModelError if the file does
-    not exist, cannot be read, or matches no known model.
+    intact copy already there is kept. A folder is taken as parts of a
+    model published in parts (files named by their sha256, as the
+    publisher serves them): see :func:`import_parts`. Raises ModelError if
+    the file does not exist, cannot be read, or matches no known model.
     """
     src = Path(path).expanduser()
+    if src.is_dir():
+        spec, dest, _count = import_parts(src)
+        return spec, dest
     if not src.is_file():
         raise ModelError(f"model file not found: {path}")
     spec = identify(src)
@@ -668,14 +900,60 @@ def import_file(path: str | os.PathLike[str]) -> tuple[ModelSpec, Path]:
             verify_file(spec, dest)
             return spec, dest
 
-    def chunks() -> Iterator[bytes]:
-        with open(src, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                yield chunk
-
     try:
-        return spec, _write_verified(spec, cache_dir(), chunks())
+        return spec, _write_verified(spec, cache_dir(), _file_chunks([src]))
     except _Refused as exc:
         raise ModelError(f"{src} changed while being copied: {exc}") from exc
     except OSError as exc:
         raise ModelError(f"cannot copy {src} into {cache_dir()}: {exc}") from exc
+
+
+def import_parts(folder: str | os.PathLike[str]) -> tuple[ModelSpec, Path, int]:
+    """Import the parts of a model published in parts from *folder*; return
+    (spec, path of the joined model, parts copied).
+
+    A file in *folder* (not its subfolders) whose name is the sha256 of a
+    part of a manifest model is checked (size, sha256) and copied into
+    :func:`parts_dir`; when every part of that model is then there, they
+    are joined and the whole file checked, as after a download. Raises
+    ModelError when the folder holds no known part, when a file named as a
+    part does not hold it, or when parts are still missing (saying how
+    many, and that ``livebg models fetch`` gets the rest).
+    """
+    src = Path(folder).expanduser()
+    wanted = {p.sha256: (spec, p) for spec in _manifest().values() for p in spec.parts}
+    try:
+        names = {f.name: f for f in src.iterdir() if f.is_file()}
+    except OSError as exc:
+        raise ModelError(f"cannot list {src}: {exc.strerror or exc}") from exc
+    found = [(names[d], *wanted[d]) for d in wanted if d in names]
+    if not found:
+        raise ModelError(f"{src} holds no part of a known model (parts are files named by their sha256)")
+    specs = {spec.name: spec for _f, spec, _p in found}
+    if len(specs) > 1:
+        raise ModelError(f"{src} holds parts of several models ({', '.join(specs)}); import one at a time")
+    (spec,) = specs.values()
+    pool = parts_dir()
+    copied = 0
+    for path, _spec, part in found:
+        if (pool / part.sha256).is_file() and _part_ok(pool / part.sha256, part):
+            continue
+        try:
+            _write_checked(pool / part.sha256, part.size, part.sha256, _file_chunks([path]))
+        except _Refused as exc:
+            raise ModelError(f"{path} is named as a part of {spec.name} but is not that part: {exc}") from exc
+        except OSError as exc:
+            raise ModelError(f"cannot copy {path} into {pool}: {_reason(exc)}") from exc
+        copied += 1
+    here = _parts_present(spec, pool)
+    if not all(here):
+        raise ModelError(
+            f"{sum(here)} of {len(spec.parts)} parts of {spec.name} are now in {pool}; "
+            f"`livebg models fetch {spec.name}` downloads the other {len(here) - sum(here)}"
+        )
+    try:
+        return spec, _join_parts(spec, cache_dir(), pool), copied
+    except (_PartsFailed, _Refused) as exc:
+        raise ModelError(f"cannot join the parts of {spec.name}: {exc}") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot join the parts of {spec.name} in {cache_dir()}: {_reason(exc)}") from exc

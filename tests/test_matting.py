@@ -200,6 +200,12 @@ def test_auto_picks_robust_video_matting_for_files_and_live_where_it_keeps_up():
         m.close()
 
 
+def test_a_model_for_stills_is_refused_for_video():
+    with pytest.raises(ModelError, match="is for still pictures") as e:
+        open_matter("imgly-isnet", purpose="file")
+    assert "\n" not in str(e.value) and "livebg cutout --subject object" in str(e.value)
+
+
 def test_auto_for_stills_is_not_a_video_model():
     m, why = open_matter("auto", purpose="still")
     try:

@@ -189,11 +189,14 @@ def test_manifest_parses_with_expected_models():
         "mediapipe-selfie",
         "mediapipe-selfie-landscape",
         "mediapipe-selfie-onnx",
+        "imgly-isnet",
     ]
     for name, spec in specs.items():
         assert spec.name == name
-        assert spec.licence == ("GPL-3.0" if name == "rvm" else "Apache-2.0")
-        assert spec.urls and all(u.startswith("https://") for u in spec.urls)
+        # RVM's weights are GPL-3.0; IMG.LY's are AGPL-3.0 and published only in parts
+        # (tests/test_model_parts.py).
+        assert spec.licence == {"rvm": "GPL-3.0", "imgly-isnet": "AGPL-3.0"}.get(name, "Apache-2.0")
+        assert (spec.urls or spec.parts) and all(u.startswith("https://") for u in spec.urls + spec.part_urls)
         assert spec.description and spec.input
         assert "/" not in spec.file
     rvm = specs["rvm"]  # the official v1.0.0 release file

@@ -178,6 +178,10 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
     require(provider)  # an explicit provider that cannot start is one clear line, for every command
     if model != "auto":
         m = open_named(model, provider, offline)
+        if purpose != "still" and not m.caps.video:
+            m.close()
+            raise ModelError(f"{m.name} is for still pictures (seconds a picture), not video: use it with "
+                             f"`livebg cutout --subject object`; for video, --model auto picks the best that keeps up")
         return m, f"model {m.name} as asked, on {m.runtime}"
     from livebg.models import ModelMissing
 

@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "mediapipe-tflite": "livebg.matting.mediapipe_selfie:MediaPipeSelfie",
     "onnx-modnet": "livebg.matting.modnet:ModNet",
     "onnx-rvm": "livebg.matting.rvm:Rvm",
+    "onnx-isnet": "livebg.matting.isnet:IsNet",
 }
 
 
@@ -51,12 +52,15 @@ class Capabilities:
     recurrent: carries state from frame to frame (Prediction.state).
     foreground: predicts the foreground colour of semi-transparent pixels.
     resizable: takes any input size; ``Matter.side`` may change between frames.
+    video: fast enough for video (live and ``process``); False for a model
+        meant for still pictures only (seconds a picture).
     """
 
     soft_alpha: bool = False
     recurrent: bool = False
     foreground: bool = False
     resizable: bool = False
+    video: bool = True
 
 
 @dataclass

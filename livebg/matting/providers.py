@@ -149,13 +149,18 @@ def choose_providers(requested: str, available: list[str]) -> list[str]:
     return [full] if full == "CPUExecutionProvider" else [full, "CPUExecutionProvider"]
 
 
-def create_session(path: str, requested: str = "auto", threads: int | None = None):
+def create_session(path: str, requested: str = "auto", threads: int | None = None, arena: bool = True):
     """An InferenceSession on the best provider that really starts.
 
     threads: ONNX Runtime's intra-op threads (default: one per core). Where
     other stages keep the cores busy (``livebg process`` runs two model
     instances beside decoding, edge finishing and encoding), 1 is cheaper:
     the per-call hand-over to worker threads is pure overhead then.
+
+    arena: keep ONNX Runtime's memory arena (the default: fastest for a model
+    called again and again). Off, a big model's activations are given back
+    after each call instead of held (IS-Net at 1024x1024: 0.9 GB), which
+    matters when the caller then needs the memory itself.
 
     Returns (session, provider_in_use). Raises DeviceError when an explicitly
     requested provider could not start (onnxruntime fell back to the CPU).
@@ -168,6 +173,7 @@ def create_session(path: str, requested: str = "auto", threads: int | None = Non
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, threads or os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
+    opts.enable_cpu_mem_arena = arena
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 4
     # ONNX Runtime's threads spin between runs by default; live, that takes the
@@ -189,13 +195,13 @@ def create_session(path: str, requested: str = "auto", threads: int | None = Non
     return session, in_use
 
 
-def open_session(path, provider: str = "auto", threads: int | None = None):
+def open_session(path, provider: str = "auto", threads: int | None = None, arena: bool = True):
     """create_session() for a model file, with any ONNX Runtime failure to load
     it turned into a one-line ModelError. Returns (session, provider_in_use)."""
     from pathlib import Path
 
     try:
-        return create_session(str(Path(path).resolve()), provider, threads)
+        return create_session(str(Path(path).resolve()), provider, threads, arena)
     except (ModelError, DeviceError):
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types

@@ -69,18 +69,27 @@ def _stats(I, mean, eps):
 
 
 def guided_upsample(alpha: np.ndarray, guide_small: np.ndarray, guide_full: np.ndarray,
-                    radius: int = 4, eps: float = 1e-4) -> np.ndarray:
+                    radius: int = 4, eps: float = 1e-4, kernel: bool = False) -> np.ndarray:
     """Bring ``alpha`` (h, w) to the size of ``guide_full`` (H, W, 3) along its edges.
 
     The local linear models are fitted in windows of ``radius`` on the small
     guide (BGR uint8, (h, w, 3)), averaged, scaled up bilinearly and applied
-    to the full-size guide. Returns float32 (H, W) in [0, 1].
+    to the full-size guide. Returns float32 (H, W) in [0, 1]. ``kernel``:
+    the last step (the full-size one) as one numba pass
+    (:func:`livebg.refine.guided_kernel.apply_upsampled`, equal to 1e-5),
+    for big pictures.
     """
     I = guide_small.astype(np.float32) * np.float32(1.0 / 255.0)
     p = alpha.astype(np.float32, copy=False)
     mean = lambda x: box_mean(x, radius)  # noqa: E731
     coeffs = linear_coefficients(I, p, mean, eps)
     H, W = guide_full.shape[:2]
+    if kernel and guide_full.dtype == np.uint8 and guide_full.ndim == 3 and guide_full.shape[2] == 3:
+        from livebg.refine.guided_kernel import apply_upsampled
+
+        out = np.empty((H, W), np.float32)
+        apply_upsampled(np.ascontiguousarray(guide_full), np.stack([mean(c) for c in coeffs]), out)
+        return out
     up = lambda x: cv2.resize(mean(x), (W, H), interpolation=cv2.INTER_LINEAR)  # noqa: E731
     out = up(coeffs[3])
     for c in range(3):

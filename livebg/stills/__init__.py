@@ -1,4 +1,13 @@
-"""``livebg cutout``, still pictures: the person cut out with a real alpha channel, or put on a new background.
+"""``livebg cutout``, still pictures: the subject cut out with a real alpha channel, or put on a new background.
+
+Two pipelines, chosen per picture by ``--subject`` (:mod:`.subject`): the
+person pipeline below, and the object pipeline (:mod:`.general`): IMG.LY's
+general-subject model (an IS-Net) on the whole picture at 1024x1024, specks
+dropped, brought to full size by guided upsampling, for products, animals
+and anything else. ``--subject auto`` (the default) picks the person
+pipeline only when the light person model is sure of someone.
+
+The person pipeline:
 
 There is no frame budget here, so every picture gets the most careful
 treatment livebg has:
@@ -34,7 +43,9 @@ treatment livebg has:
    shows on a new one.
 
 The modules: :mod:`.matter` (steps 1-5), :mod:`.solver` (the matting
-solve of step 4), :mod:`.compose` (step 6, backgrounds, shadow, crop),
+solve of step 4), :mod:`.general` (the object pipeline), :mod:`.subject`
+(which pipeline, and auto's decision), :mod:`.compose` (step 6,
+backgrounds, shadows, crop, the canvas and presets such as marketplace),
 :mod:`.imagefiles` (reading and encoding) and :mod:`.batch` (files and
 folders: a thread pool, with the model under a lock, a progress bar and
 the end summary); the command line only parses its options and calls
@@ -44,6 +55,9 @@ the end summary); the command line only parses its options and calls
 from livebg.stills.batch import run_batch
 from livebg.stills.compose import Options, compose, cutout
 from livebg.stills.imagefiles import read_image
+from livebg.stills.general import ObjectMatter
 from livebg.stills.matter import StillMatter
+from livebg.stills.subject import SubjectCutter, decide
 
-__all__ = ["Options", "StillMatter", "compose", "cutout", "read_image", "run_batch"]
+__all__ = ["ObjectMatter", "Options", "StillMatter", "SubjectCutter", "compose", "cutout", "decide", "read_image",
+           "run_batch"]

@@ -18,7 +18,7 @@ from livebg.errors import ConfigError, InputError, LivebgError, describe
 from livebg.files import IMAGE_SUFFIXES, write_bytes
 from livebg.stills.compose import Options, compose
 from livebg.stills.imagefiles import ALPHA_SUFFIXES, FORMATS, OUT_SUFFIXES, encode, read_image
-from livebg.stills.matter import StillMatter
+from livebg.stills.subject import SubjectCutter
 
 
 @dataclass
@@ -31,6 +31,8 @@ class Item:
     reason: str = ""
     note: str = ""  # a warning about a picture that was done
     seconds: float = 0.0
+    subject: str = ""  # which pipeline cut it out: person or object
+    why: str = ""      # and why (for --subject auto)
 
 
 @dataclass
@@ -129,16 +131,18 @@ def plan(inputs: list[str], out: str, *, fmt: str | None = None, flattened: bool
     return summary, todo
 
 
-def process_one(item: Item, matter: StillMatter, options: Options, background: Background | None,
+def process_one(item: Item, cutter: SubjectCutter, options: Options, background: Background | None,
                 overwrite: bool) -> Item:
     t0 = time.monotonic()
     try:
         bgr = read_image(item.src)
-        alpha = matter.alpha(bgr)
+        alpha, choice, note = cutter.alpha(bgr)
+        item.subject, item.why, item.note = choice.subject, choice.why, note
         if float(alpha.max()) < 0.5:
-            item.note = "no person found: the cutout is empty"
+            who = "no person" if choice.subject == "person" else "no subject"
+            item.note = f"{who} found: the cutout is empty" + (f"; {note}" if note else "")
         result = compose(bgr, alpha, options, background)
-        data = encode(result, item.dst.suffix)
+        data = encode(result, item.dst.suffix, options.quality)
         try:
             write_bytes(item.dst, data, overwrite=overwrite)
         except FileExistsError:
@@ -172,7 +176,7 @@ def default_jobs() -> int:
 
 def run_batch(inputs: list[str], out: str, options: Options, *, fmt: str | None = None, overwrite: bool = False,
               jobs: int | None = None, model: str = "auto", provider: str = "auto", offline: bool = False,
-              stream=None, log=None) -> Summary:
+              subject: str = "auto", stream=None, log=None) -> Summary:
     """Cut out every input into ``out``; report as it goes and at the end.
 
     One line per skipped or failed input (as it happens), a progress bar on
@@ -189,7 +193,7 @@ def run_batch(inputs: list[str], out: str, options: Options, *, fmt: str | None 
     if todo:
         background = open_background(options.background, still=True) if flattened else None
         todo[0].dst.parent.mkdir(parents=True, exist_ok=True)  # the output folder
-        matter = StillMatter(model, provider, offline)
+        matter = SubjectCutter(subject, model, provider, offline)
         if log is not None:
             log(f"model: {matter.why}")
         try:
@@ -199,8 +203,11 @@ def run_batch(inputs: list[str], out: str, options: Options, *, fmt: str | None 
                 process_one(item, matter, options, background, overwrite)
                 if item.status != "done":
                     say(f"livebg: {item.status} {item.src}: {item.reason}")
-                elif item.note:
-                    say(f"livebg: warning: {item.src}: {item.note}")
+                else:
+                    if subject == "auto" and len(todo) > 1:
+                        say(f"livebg: {item.src.name}: {item.subject}: {item.why}")
+                    if item.note:
+                        say(f"livebg: warning: {item.src}: {item.note}")
                 progress.step(item.src.name)
                 return item
 
@@ -221,8 +228,13 @@ def run_batch(inputs: list[str], out: str, options: Options, *, fmt: str | None 
         summary.items.extend(todo)
     done = [i for i in summary.items if i.status == "done"]
     if len(done) == 1 and len(summary.items) == 1:
-        stream.write(f"livebg: wrote {done[0].dst} ({done[0].reason})\n")
+        chosen = f"; subject: {done[0].subject}, {done[0].why}" if subject == "auto" else ""
+        stream.write(f"livebg: wrote {done[0].dst} ({done[0].reason}{chosen})\n")
     parts = ", ".join(f"{summary.count(s)} {s}" for s in ("done", "skipped", "failed"))
+    if subject == "auto" and done:
+        counts = ", ".join(f"{n} {s}" for s in ("person", "object")
+                           if (n := sum(1 for i in done if i.subject == s)))
+        parts += f" (subject auto: {counts})"
     stream.write(f"livebg: cutout: {parts}\n")
     failed = [i for i in summary.items if i.status == "failed"]
     if failed and len(summary.items) > 1:

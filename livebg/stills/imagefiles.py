@@ -44,17 +44,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
-def encode(image: np.ndarray, suffix: str) -> bytes:
-    """Encode BGR or BGRA uint8 as PNG, JPEG (BGR only) or WebP."""
+def encode(image: np.ndarray, suffix: str, quality: int = 95) -> bytes:
+    """Encode BGR or BGRA uint8 as PNG, JPEG (BGR only) or WebP (``quality`` 1-100 for JPEG and WebP)."""
     suffix = suffix.lower()
     if suffix == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
     elif suffix in (".jpg", ".jpeg"):
         if image.ndim == 3 and image.shape[2] == 4:
             raise ValueError("JPEG has no alpha channel")
-        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     elif suffix == ".webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, 95]
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     else:
         raise ValueError(f"unsupported output format {suffix}")
     ok, buf = cv2.imencode(suffix, image, params)
