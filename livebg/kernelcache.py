@@ -42,18 +42,20 @@ def _cached_dispatchers(module) -> list:
 
 
 def is_cold(modules: tuple[str, ...] = KERNEL_MODULES[:2]) -> bool:
-    """True when some kernel of ``modules`` has nothing usable in the cache (the
-    first start, a new numba, or changed source): its first call compiles,
-    which takes seconds. Imports the modules. False when it cannot tell."""
+    """True when a module of ``modules`` has none of its kernels usable in the
+    cache (the first start, a new numba, or changed source): the first calls
+    compile, which takes seconds. A module counts as warm as soon as one of
+    its kernels is cached: some are compiled only when first used (a kernel
+    for stills, a compositing variant), so "all of them" would never be true
+    on a machine that runs only the live path. Imports the modules. False when
+    it cannot tell."""
     import importlib
 
     try:
         for name in modules:
-            for dispatcher in _cached_dispatchers(importlib.import_module(name)):
-                if dispatcher.signatures:  # compiled (or loaded) in this process already
-                    continue
-                if not dispatcher._cache._cache_file._load_index():  # numba's own freshness check
-                    return True
+            dispatchers = _cached_dispatchers(importlib.import_module(name))
+            if dispatchers and not any(d.signatures or d._cache._cache_file._load_index() for d in dispatchers):
+                return True  # numba's own freshness check found nothing for any of them
     except Exception:  # numba's internals moved: say nothing rather than fail
         return False
     return False

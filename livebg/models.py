@@ -456,7 +456,12 @@ class ModelMissing(ModelError):
 def how_to_get(spec: ModelSpec, where: str = "") -> str:
     """Where to get *spec* by hand and how to install it: for a machine without network.
     where: said after the address, e.g. "(on any machine with a network)"."""
-    return f"download {spec.urls[0]}{' ' + where if where else ''} and install it with `livebg models import {spec.file}`"
+    where = f" {where}" if where else ""
+    if not spec.urls and spec.parts:  # published in parts only: a folder of them is imported
+        host = spec.part_urls[0].split("{sha256}", 1)[0]
+        return (f"download its {len(spec.parts)} parts (files named by their sha256) from {host}{where} into a "
+                f"folder and install them with `livebg models import FOLDER`")
+    return f"download {spec.urls[0]}{where} and install it with `livebg models import {spec.file}`"
 
 
 def missing_message(spec: ModelSpec) -> str:

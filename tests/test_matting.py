@@ -206,10 +206,10 @@ def test_a_model_for_stills_is_refused_for_video():
     assert "\n" not in str(e.value) and "livebg cutout --subject object" in str(e.value)
 
 
-def test_auto_for_stills_is_not_a_video_model():
+def test_auto_for_stills_is_robust_video_matting_too():
     m, why = open_matter("auto", purpose="still")
     try:
-        assert not m.caps.recurrent
+        assert m.name == "rvm" and why.startswith("picked rvm")
     finally:
         m.close()
 

@@ -54,7 +54,17 @@ def _regions(true_alpha, k=15):
 
 @pytest.fixture(scope="module")
 def matter():
+    """The default person pipeline: Robust Video Matting, the picture run as a short video."""
     m = StillMatter(offline=True)
+    assert m.name == "rvm"
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def selfie_matter():
+    """The person pipeline for a segmentation model (the selfie model): views, the matting solve."""
+    m = StillMatter("mediapipe-selfie-onnx", offline=True)
     yield m
     m.close()
 
@@ -74,7 +84,9 @@ def test_rgba_png_same_size_with_a_soft_alpha(tmp_path):
     soft = np.count_nonzero((a > 10) & (a < 245))
     assert len(np.unique(a)) > 100 and soft > 0.002 * a.size, "alpha is a binary mask, not a matte"
     fg, bg = _regions(true)
-    assert np.mean(a[fg] > 200) > 0.97
+    # (Robust Video Matting, the default, fades a little where the body leaves the
+    # picture at the bottom: 95% of this portrait's sure inside is above 200.)
+    assert np.mean(a[fg] > 200) > 0.93
     assert np.mean(a[bg] < 30) > 0.97
 
 
@@ -283,16 +295,35 @@ def test_progress_bar_only_on_a_terminal():
     ("9_image.png", "alpha/9_alpha.png"),
     ("p_bd6af989.jpg", "pseudo_alpha/p_bd6af989.png"),
 ])
-def test_alpha_beats_the_raw_model(matter, image_name, alpha_name):
+def test_the_selfie_pipeline_beats_its_raw_model(selfie_matter, image_name, alpha_name):
     image = read_image(EVAL / "images" / image_name)
     true = cv2.imread(str(EVAL / alpha_name), cv2.IMREAD_UNCHANGED)
     true = (true[..., 0] if true.ndim == 3 else true).astype(np.float32) / 255.0
-    raw = matter.raw_alpha(image)
-    ours = matter.alpha(image)
+    raw = selfie_matter.raw_alpha(image)
+    ours = selfie_matter.alpha(image)
     assert ours.shape == true.shape and ours.dtype == np.float32
     for name in ("sad", "mse", "grad", "conn"):
         fn = getattr(metrics, name)
         assert fn(ours, true) < fn(raw, true), f"{name}: cutout {fn(ours, true):.2f} vs raw {fn(raw, true):.2f}"
+
+
+@pytest.mark.parametrize("image_name, alpha_name", [
+    ("p_818e689d.jpg", "pseudo_alpha/p_818e689d.png"),
+    ("boy-1518482_1920_12.png", "alpha/boy-1518482_1920_12.png"),
+    ("9_image.png", "alpha/9_alpha.png"),
+    ("p_bd6af989.jpg", "pseudo_alpha/p_bd6af989.png"),
+])
+def test_the_default_beats_the_selfie_pipeline(matter, selfie_matter, image_name, alpha_name):
+    """Robust Video Matting on a still (the picture and its mirror image as short
+    videos, the memory settled) against the segmentation pipeline: a true matte."""
+    image = read_image(EVAL / "images" / image_name)
+    true = cv2.imread(str(EVAL / alpha_name), cv2.IMREAD_UNCHANGED)
+    true = (true[..., 0] if true.ndim == 3 else true).astype(np.float32) / 255.0
+    ours, theirs = matter.alpha(image), selfie_matter.alpha(image)
+    assert ours.shape == true.shape and ours.dtype == np.float32
+    for name in ("sad", "mse", "grad", "conn"):
+        fn = getattr(metrics, name)
+        assert fn(ours, true) < fn(theirs, true), f"{name}: rvm {fn(ours, true):.2f} vs selfie {fn(theirs, true):.2f}"
 
 
 class _FickleModel:

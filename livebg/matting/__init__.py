@@ -166,8 +166,8 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
     """Open the matter for ``model`` and say why it was chosen: (matter, reason).
 
     'auto' tries, in order: Robust Video Matting (a true matte with hair;
-    downloaded if need be, unless ``offline``; live only where it keeps up,
-    for stills not at all: a single picture gives it no video to settle on),
+    downloaded if need be, unless ``offline``; live only where it keeps up;
+    for stills the picture is run as a short video, livebg.stills.matter),
     MODNet when its file is present (live and for files only when it runs
     within the frame budget, 1/fps, here), then the light models. When
     every candidate fails, the ModelError gives each one's reason.
@@ -197,9 +197,7 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
                 missing.append(e)
             return None
 
-    candidates = []
-    if purpose != "still":
-        candidates.append(("rvm", lambda: _rvm_for(purpose, provider, offline, fps, frame_size)))
+    candidates = [("rvm", lambda: _rvm_for(purpose, provider, offline, fps, frame_size))]
     candidates.append(("modnet", lambda: _modnet_if_fast(provider, fps, frame_size, purpose != "still")))
     for label, fn in candidates:
         found = attempt(label, fn)
