@@ -161,13 +161,33 @@ def _composite(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks):
     return out
 
 
-def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray | None = None, *,
+              fg_delta: np.ndarray | None = None, gain=None, wrap: np.ndarray | None = None,
+              wrap_light: np.ndarray | None = None) -> np.ndarray:
     """Blend ``fg`` over ``bg`` with ``alpha`` upsampled to the frame size.
 
     fg, bg: uint8 (H, W, 3), same shape. alpha: float32 (h, w) in [0, 1], any
     size (it is scaled bilinearly to H x W, then clamped to [0, 1]). Returns
     uint8 (H, W, 3), written into ``out`` when given. Raises
     TypeError/ValueError on wrong dtypes/shapes.
+
+    The foreground colour can be corrected on the way, in the same pass
+    (each None by default; with all of them None the plain blend above runs,
+    bit for bit as it always has):
+
+    - ``fg_delta``: float32 (h, w, 3) at the alpha's size, a per-pixel
+      correction of the frame's colour (a matting model's foreground
+      colours minus the frame), upsampled exactly like the alpha and added:
+      out = bg + a (fg + up(fg_delta) - bg), clamped to 0..255;
+    - ``gain``: three multipliers (B, G, R) for the foreground colour
+      (colour match), applied after ``fg_delta``;
+    - ``wrap`` with ``wrap_light``: light wrap. ``wrap`` float32 (h, w) in
+      [0, 1] is how much of the colour ``wrap_light`` float32 (h, w, 3)
+      (the new background's light, 0..255) replaces the foreground colour.
+
+    All together, per pixel and channel, with q = 1 - wrap and
+    e = gain q fg_delta + wrap wrap_light formed at the alpha's size:
+    out = bg + a (fg gain up(q) + up(e) - bg), rounded and clamped.
     """
     if fg.dtype != np.uint8 or bg.dtype != np.uint8:
         raise TypeError(f"frames must be uint8, got {fg.dtype} and {bg.dtype}")
@@ -184,16 +204,214 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
         raise ValueError(f"out must be uint8 of shape {fg.shape}, got {out.dtype} {out.shape}")
     H, W = fg.shape[:2]
     h, w = alpha.shape
+    planes = _look_planes(h, w, fg_delta, gain, wrap, wrap_light)
     # The kernel sees rows of 3 W bytes; views when the arrays are C-contiguous (they are, in the pipeline).
     dst = out if out.flags.c_contiguous else np.empty((H, W, 3), np.uint8)
-    _composite(np.ascontiguousarray(fg).reshape(H, 3 * W), np.ascontiguousarray(alpha, dtype=np.float32),
-               np.ascontiguousarray(bg).reshape(H, 3 * W), dst.reshape(H, 3 * W),
-               *_taps(H, h), *_across_taps(W, w), min(H, numba.get_num_threads()))
+    args = (np.ascontiguousarray(fg).reshape(H, 3 * W), np.ascontiguousarray(alpha, dtype=np.float32),
+            np.ascontiguousarray(bg).reshape(H, 3 * W), dst.reshape(H, 3 * W),
+            *_taps(H, h), *_across_taps(W, w), min(H, numba.get_num_threads()))
+    if planes is None:
+        _composite(*args)
+    else:
+        _composite_look(*args, *planes)
     if dst is not out:
         out[...] = dst
     return out
 
 
+def _look_planes(h: int, w: int, fg_delta, gain, wrap, wrap_light):
+    """The corrections as the kernel takes them (None for the plain blend):
+    the gain per channel, q = 1 - wrap (h, w) and e (h, 3 w, interleaved
+    B, G, R), each with a flag saying whether it is used. Raises
+    TypeError/ValueError."""
+    if fg_delta is None and gain is None and wrap is None and wrap_light is None:
+        return None
+    if (wrap is None) != (wrap_light is None):
+        raise ValueError("wrap and wrap_light go together: give both or neither")
+    g = np.ones(3, np.float32)
+    if gain is not None:
+        g = np.asarray(gain, dtype=np.float32).reshape(-1)
+        if g.shape != (3,) or not np.isfinite(g).all():
+            raise ValueError(f"gain must be three finite numbers (B, G, R), got {gain!r}")
+    delta = _plane(fg_delta, (h, w, 3), "fg_delta")
+    m = _plane(wrap, (h, w), "wrap")
+    light = _plane(wrap_light, (h, w, 3), "wrap_light")
+    dummy = np.zeros((1, 1), np.float32)
+    if delta is None and m is None:
+        return g, dummy, dummy, False, False
+    if m is None and gain is None:
+        return g, dummy, delta.reshape(h, 3 * w), False, True  # e is the delta itself
+    q = np.empty((h, w), np.float32) if m is not None else dummy
+    e = np.empty((h, 3 * w), np.float32)
+    _fold(delta if delta is not None else np.zeros((1, 1, 3), np.float32), delta is not None,
+          m if m is not None else dummy, light if light is not None else np.zeros((1, 1, 3), np.float32),
+          m is not None, g, q, e)
+    return g, q, e, m is not None, True
+
+
+def _plane(x, shape, name):
+    if x is None:
+        return None
+    if not isinstance(x, np.ndarray) or x.shape != shape:
+        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"{name} must be an array of shape {shape} (the alpha's size), got {got}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be floating point, got {x.dtype}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@njit(cache=True, fastmath=True)
+def _fold(delta, has_delta, m, light, has_wrap, g, q, e):
+    """q = 1 - m and e = g q delta + m light (interleaved), at the matte's size."""
+    h = e.shape[0]
+    w = e.shape[1] // 3
+    for y in range(h):
+        for x in range(w):
+            mm = m[y, x] if has_wrap else np.float32(0.0)
+            qq = np.float32(1.0) - mm
+            if has_wrap:
+                q[y, x] = qq
+            for c in range(3):
+                v = np.float32(0.0)
+                if has_delta:
+                    v = g[c] * qq * delta[y, x, c]
+                if has_wrap:
+                    v += mm * light[y, x, c]
+                e[y, 3 * x + c] = v
+
+
+def _across_rgb_times(r: int):
+    """_across_times for an interleaved three-channel row (B, G, R per pixel)."""
+    phases = [(m + 0.5) / r - 0.5 for m in range(r)]
+    offsets = tuple(0 if t < 0 else 1 for t in phases)
+    weights = tuple(float(np.float32(t + 1 if t < 0 else t)) for t in phases)
+
+    @njit(inline="always")
+    def across(pad, dst, n):
+        for i in range(n):
+            for m in range(r):
+                s = 3 * (i + offsets[m])
+                d = 3 * (r * i + m)
+                wm = np.float32(weights[m])
+                for c in range(3):
+                    left = pad[s + c]
+                    dst[d + c] = left + (pad[s + 3 + c] - left) * wm
+
+    return across
+
+
+_rgb2, _rgb3, _rgb4 = (_across_rgb_times(r) for r in _RATIOS)
+
+
+@njit(inline="always")
+def _across_rgb(src, pad, ratio, x0, wx, dst):
+    """One interleaved three-channel matte row interpolated to frame width."""
+    n3 = src.shape[0]
+    pad[0:3] = src[0:3]
+    pad[3:n3 + 3] = src
+    pad[n3 + 3:n3 + 6] = src[n3 - 3:n3]
+    n = n3 // 3
+    if ratio == 2:
+        _rgb2(pad, dst, n)
+    elif ratio == 3:
+        _rgb3(pad, dst, n)
+    elif ratio == 4:
+        _rgb4(pad, dst, n)
+    else:
+        for x in range(dst.shape[0] // 3):
+            i = 3 * x0[x]
+            wgt = wx[x]
+            for c in range(3):
+                left = pad[i + c]
+                dst[3 * x + c] = left + (pad[i + 3 + c] - left) * wgt
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _composite_look(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks, g, q, e, has_q, has_e):
+    """_composite with the foreground colour corrected on the way:
+    t = fg g up(q) + up(e), out = bg + a (t - bg), clamped (see composite()).
+    q (h, w) and e (h, 3 w) are at the alpha's size and scaled with its taps."""
+    H, W3 = fg.shape
+    W = W3 // 3
+    for k in prange(blocks):
+        start = k * H // blocks
+        stop = (k + 1) * H // blocks
+        top = np.empty(W, np.float32)        # alpha, matte row y0 across
+        bot = np.empty(W, np.float32)        # alpha, matte row y1 across
+        qtop = np.empty(W, np.float32)       # q, the same rows
+        qbot = np.empty(W, np.float32)
+        etop = np.zeros(W3, np.float32)      # e, the same rows
+        ebot = np.zeros(W3, np.float32)
+        a3 = np.empty(W3, np.float32)
+        m3 = np.empty(W3, np.float32)        # the foreground's multiplier per byte: g (times up(q))
+        for x in range(W):
+            m3[3 * x] = g[0]
+            m3[3 * x + 1] = g[1]
+            m3[3 * x + 2] = g[2]
+        pad = np.empty(alpha.shape[1] + 2, np.float32)
+        pad3 = np.empty(3 * alpha.shape[1] + 6, np.float32)
+        have_top = -1
+        have_bot = -1
+        for y in range(start, stop):
+            j0 = y0[y]
+            j1 = y1[y]
+            if j0 != have_top:
+                if j0 == have_bot:
+                    top, bot = bot, top
+                    qtop, qbot = qbot, qtop
+                    etop, ebot = ebot, etop
+                    have_top, have_bot = have_bot, have_top
+                else:
+                    _across(alpha[j0], pad, ratio, x0, wx, top)
+                    if has_q:
+                        _across(q[j0], pad, ratio, x0, wx, qtop)
+                    if has_e:
+                        _across_rgb(e[j0], pad3, ratio, x0, wx, etop)
+                    have_top = j0
+            if j1 != have_bot:
+                _across(alpha[j1], pad, ratio, x0, wx, bot)
+                if has_q:
+                    _across(q[j1], pad, ratio, x0, wx, qbot)
+                if has_e:
+                    _across_rgb(e[j1], pad3, ratio, x0, wx, ebot)
+                have_bot = j1
+            fy = wy[y]
+            for x in range(W):
+                a = top[x] + (bot[x] - top[x]) * fy
+                a = min(max(a, np.float32(0.0)), np.float32(1.0))
+                a3[3 * x] = a
+                a3[3 * x + 1] = a
+                a3[3 * x + 2] = a
+            if has_q:
+                for x in range(W):
+                    qq = qtop[x] + (qbot[x] - qtop[x]) * fy
+                    m3[3 * x] = g[0] * qq
+                    m3[3 * x + 1] = g[1] * qq
+                    m3[3 * x + 2] = g[2] * qq
+            f = fg[y]
+            b = bg[y]
+            o = out[y]
+            if has_e:
+                for i in range(W3):
+                    bi = np.float32(b[i])
+                    t = np.float32(f[i]) * m3[i] + (etop[i] + (ebot[i] - etop[i]) * fy)
+                    v = bi + (t - bi) * a3[i] + np.float32(0.5)
+                    v = min(max(v, np.float32(0.0)), np.float32(255.5))
+                    o[i] = np.uint8(np.int32(v))
+            else:
+                for i in range(W3):
+                    bi = np.float32(b[i])
+                    v = bi + (np.float32(f[i]) * m3[i] - bi) * a3[i] + np.float32(0.5)
+                    v = min(max(v, np.float32(0.0)), np.float32(255.5))
+                    o[i] = np.uint8(np.int32(v))
+    return out
+
+
 def warmup() -> None:
-    """Compile (or load from the cache) the kernel before the first real frame."""
-    composite(np.zeros((4, 4, 3), np.uint8), np.zeros((2, 2), np.float32), np.zeros((4, 4, 3), np.uint8))
+    """Compile (or load from the cache) the kernels before the first real frame."""
+    z = np.zeros((4, 4, 3), np.uint8)
+    a = np.zeros((2, 2), np.float32)
+    composite(z, a, z)
+    composite(z, a, z, fg_delta=np.zeros((2, 2, 3), np.float32), gain=(1.0, 1.0, 1.0),
+              wrap=a, wrap_light=np.zeros((2, 2, 3), np.float32))
+    composite(z, a, z, gain=(1.0, 1.0, 1.0))
