@@ -24,6 +24,7 @@ from livebg import compositing
 from livebg.backgrounds import Background
 from livebg.errors import LivebgError
 from livebg.faults import MattingGuard
+from livebg.look import Look
 from livebg.matting.base import Matter, check_frame
 from livebg.refine import Matte, Refiner, for_matter
 
@@ -57,8 +58,10 @@ class Stage:
 
     def __init__(self, matter: Matter, background: Background, *, smoothing: float = 0.6, refine: bool = True,
                  enabled: bool = True, guard: MattingGuard | None = None,
-                 open_twin: Callable[[str], Matter] | None = None):
+                 open_twin: Callable[[str], Matter] | None = None, light_wrap: float = 0.0,
+                 color_match: float = 0.0):
         self.background = background
+        self.look = Look(light_wrap, color_match)  # light wrap and colour match (livebg.look)
         self.smoothing = smoothing
         self.refine = refine
         self.enabled = enabled
@@ -119,6 +122,8 @@ class Stage:
         longer a continuation: a pause, a reconnect, a mirror toggle, a gap)."""
         with self._matte_lock:
             self.refiner.reset()
+        self.background.reset()  # the blur's memory of the room (a flag, read by the compositing thread)
+        self.look.reset()
 
     def adapt_resolution(self, budget_s: float, window: int = 8) -> int | None:
         """Step a resizable model's input size down when recent mattes took
@@ -245,7 +250,9 @@ class Stage:
             return image
         t0 = time.perf_counter()
         with self._bg_lock:
-            bg = self.background.render(image)
+            background = self.background
+            # The blur leaves the person out with the matte (no glow around them).
+            bg = background.render(image, alpha=matte.alpha) if background.wants_alpha else background.render(image)
         if bg is None:
             return image
         if not reuse or self._out is None or self._out.shape != image.shape:
@@ -254,7 +261,7 @@ class Stage:
                 self._out = out
         else:
             out = self._out
-        compositing.composite(image, matte.alpha, bg, out)
+        compositing.composite(image, matte.alpha, bg, out, **self.look.kernel_args(image, matte.alpha, bg))
         self.timings["compositing"].append(time.perf_counter() - t0)
         return out
 
