@@ -24,6 +24,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _studio_options(p) -> None:
+    p.add_argument("--light-wrap", type=float, metavar="S",
+                   help="the new background's light on the person's edge, 0 (off) to 1 (default 0.3)")
+    p.add_argument("--color-match", type=float, metavar="S",
+                   help="move the person's colours this far toward the background's, 0 (off, default) to 1")
+    p.add_argument("--auto-frame", action="store_true", default=None,
+                   help="keep the person centred and at a steady size (a crop of the picture, at most 1.5x)")
+    p.add_argument("--low-light", action="store_true", default=None,
+                   help="lift a dark camera picture (a well-lit one is left as it is)")
+
+
 def _common_model(p):
     p.add_argument("--model", help="auto (default), a model name from `livebg models list`, or a model file")
     p.add_argument("--provider", help="ONNX Runtime provider: auto (default), cpu, cuda, directml, coreml")
@@ -65,6 +76,7 @@ def _run_options(p, vcam_flag: bool) -> None:
     p.add_argument("--width", type=int, help="output width (default 1280)")
     p.add_argument("--height", type=int, help="output height (default 720)")
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
+    _studio_options(p)
     _common_model(p)
 
 
@@ -76,6 +88,7 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("--background", help="image or video file, blur, blur:N, color:#RRGGBB or none (default blur)")
     p.add_argument("--matte-out", metavar="MATTE.mkv", help="also write the alpha matte as lossless grey video (FFV1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
+    _studio_options(p)
     _common_model(p)
 
     p = sub.add_parser("cutout", help="still images: the person cut out (PNG with alpha) or on a new background",
@@ -115,7 +128,8 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
 
 
 _SETTINGS_ARGS = ("input", "output", "matte_out", "device", "background", "model", "provider", "width", "height",
-                  "fps", "mirror", "smoothing", "vcam", "tray", "preview", "record", "duration", "offline")
+                  "fps", "mirror", "smoothing", "vcam", "tray", "preview", "record", "duration", "offline",
+                  "light_wrap", "color_match", "auto_frame", "low_light")
 
 
 def _settings(args):

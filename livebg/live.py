@@ -118,6 +118,10 @@ class LivePipeline:
         self.recorder = None
         self.t_start = 0.0
         self.t_end = 0.0
+        # Studio look (livebg.lowlight, livebg.autoframe): None when off. Low light lifts the
+        # camera's picture before anything else sees it; auto-frame crops the composited output.
+        self.lowlight = None
+        self.framer = None
 
     # -- control (the tray calls these) ---------------------------------
     def set_background(self, spec: str) -> None:
@@ -136,6 +140,35 @@ class LivePipeline:
     def set_matter(self, matter) -> None:
         """Swap the model (opened by the caller, which may take a while)."""
         self.stage.set_matter(matter)
+
+    def set_low_light(self, on: bool) -> None:
+        """Lift a dark camera picture (from the next frame)."""
+        if bool(on) == (self.lowlight is not None):
+            return
+        if on:
+            from livebg.lowlight import LowLight, warmup
+
+            warmup()
+            self.lowlight = LowLight()
+        else:
+            self.lowlight = None
+
+    def set_auto_frame(self, on: bool) -> None:
+        """Keep the person centred and at a steady size (from the next frame)."""
+        if bool(on) == (self.framer is not None):
+            return
+        if on:
+            from livebg.autoframe import AutoFramer
+
+            self.framer = AutoFramer(self.width, self.height)
+        else:
+            self.framer = None
+
+    def set_light_wrap(self, strength: float) -> None:
+        self.stage.look.light_wrap = float(strength)
+
+    def set_color_match(self, strength: float) -> None:
+        self.stage.look.color_match = float(strength)
 
     def pause_camera(self) -> None:
         """Release the camera so other programs can use it; output continues with a placeholder."""
@@ -275,6 +308,9 @@ class LivePipeline:
             image = cover_fit(image, self.width, self.height)
             if self.mirror:
                 image = cv2.flip(image, 1)
+            lowlight = self.lowlight
+            if lowlight is not None:
+                image = lowlight(image, t)
             # Capture cost: decoding and scaling, not the wait for the camera's (or file's) pace.
             wait = self.source.last_wait
             self.timings["capture"].append(time.perf_counter() - t_got + max(0.0, t_got - t_read - wait))
@@ -300,6 +336,9 @@ class LivePipeline:
                 # matte's history (and a recurrent model's state) only misleads.
                 self._discontinuity.clear()
                 self.stage.reset()
+                for part in (self.lowlight, self.framer):
+                    if part is not None:
+                        part.reset()
             matte = self.stage.matte(frame.image)
             last_t = time.monotonic()
             if matte is None:  # the model failed before any good matte: keep the start-up frames
@@ -323,6 +362,10 @@ class LivePipeline:
             if self.stage.enabled and matte is None:
                 continue  # no matte yet (start-up): keep the black start-up frames, not a bare picture
             out = self.stage.composite(frame.image, matte, reuse=False)
+            framer = self.framer
+            if framer is not None:
+                alpha = matte.alpha if matte is not None and self.stage.enabled else None
+                out = framer(out, alpha, frame.t_capture)
             self._out.put(Frame(out, frame.index, frame.t_capture))
             self.stats.processed += 1
 
