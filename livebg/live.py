@@ -328,7 +328,7 @@ class LivePipeline:
             frame = self._matte_in.get(timeout=0.1)
             if frame is None:
                 continue
-            if not self.stage.enabled:
+            if not self.stage.enabled and self.framer is None:  # auto-frame follows the matte even then
                 continue
             now = time.monotonic()
             if now - last_t > 1.0 or self._discontinuity.is_set():
@@ -364,8 +364,7 @@ class LivePipeline:
             out = self.stage.composite(frame.image, matte, reuse=False)
             framer = self.framer
             if framer is not None:
-                alpha = matte.alpha if matte is not None and self.stage.enabled else None
-                out = framer(out, alpha, frame.t_capture)
+                out = framer(out, matte.alpha if matte is not None else None, frame.t_capture)
             self._out.put(Frame(out, frame.index, frame.t_capture))
             self.stats.processed += 1
 

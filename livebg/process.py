@@ -85,7 +85,7 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
     q_out: queue.Queue = queue.Queue(queue_size)
     q_matte: queue.Queue = queue.Queue(queue_size)
     finished: queue.Queue = queue.Queue()  # finished mattes, in order, back to the model step for the tracker
-    matting = stage.enabled or matte_writer is not None
+    matting = stage.enabled or matte_writer is not None or framer is not None
 
     def put(q, item):
         while not stop.is_set():
@@ -183,7 +183,7 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
             window = None
             if framer is not None:
                 framer.resize(image.shape[1], image.shape[0])
-                window = framer.update(matte.alpha if matte is not None and stage.enabled else None, n / reader.fps)
+                window = framer.update(matte.alpha if matte is not None else None, n / reader.fps)
             if not put(q_out, (image, matte, window)):
                 break
             if matte_writer is not None and not put(q_matte, (matte, image.shape[0], image.shape[1], window)):
