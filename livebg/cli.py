@@ -106,6 +106,10 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("--crop", action="store_true", help="trim to the person, with a margin")
     p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
                    help="keep the photo's colours at the edges (default: remove the old background's tint)")
+    p.add_argument("--light-wrap", type=float, metavar="S",
+                   help="with --background: its light on the person's edge, 0 (off) to 1 (default 0.3)")
+    p.add_argument("--color-match", type=float, metavar="S",
+                   help="with --background: the person's colours moved this far toward its, 0 (off, default) to 1")
     p.add_argument("--format", choices=["png", "jpg", "webp"],
                    help="file format in an output folder (default png; jpg with --background)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: skip them)")
@@ -216,8 +220,16 @@ def cmd_cutout(args) -> int:
         from livebg.backgrounds import parse
 
         parse(args.background)  # a bad spec is a usage error before any work
+    from livebg.config import Settings
+
+    defaults = Settings()
+    for option, value in (("--light-wrap", args.light_wrap), ("--color-match", args.color_match)):
+        if value is not None and not 0.0 <= value <= 1.0:  # (NaN too)
+            raise ConfigError(f"{option} must be from 0 to 1, got {value}")
     options = stills.Options(background=args.background, shadow=args.shadow, crop=args.crop,
-                             decontaminate=args.decontaminate)
+                             decontaminate=args.decontaminate,
+                             light_wrap=defaults.light_wrap if args.light_wrap is None else args.light_wrap,
+                             color_match=defaults.color_match if args.color_match is None else args.color_match)
     summary = stills.run_batch(args.inputs, args.output, options, fmt=args.format, overwrite=args.overwrite,
                                jobs=args.jobs, model=args.model or "auto", provider=args.provider or "auto",
                                offline=bool(args.offline), log=log.info)

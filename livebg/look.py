@@ -86,14 +86,7 @@ class Look:
         key = (id(bg), bg.shape, h, w, need_light)
         if key == self._light_key and self._light_ref is bg:
             return self._light, self._bg_mean
-        sh, sw = max(1, h // 4), max(1, w // 4)
-        small = cv2.resize(bg, (sw, sh), interpolation=cv2.INTER_AREA)
-        mean = small.reshape(-1, 3).mean(axis=0).astype(np.float32)
-        light = None
-        if need_light:
-            s = max(0.5, LIGHT_SIGMA * sh)
-            light = cv2.resize(cv2.GaussianBlur(small.astype(np.float32), (0, 0), sigmaX=s), (w, h),
-                               interpolation=cv2.INTER_LINEAR)
+        light, mean = background_light(bg, h, w, need_light)
         self._light_key, self._light_ref, self._light, self._bg_mean = key, bg, light, mean
         return light, mean
 
@@ -112,6 +105,19 @@ class Look:
         else:  # about 0.7 s to settle at 30 fps, statistics every 6th frame
             self._gain = (self._gain + 0.4 * (target - self._gain)).astype(np.float32)
         return self._gain
+
+
+def background_light(bg: np.ndarray, h: int, w: int, need_light: bool = True):
+    """(the background's light: it blurred, float32 (h, w, 3), or None; its mean colour, BGR float32)."""
+    sh, sw = max(1, h // 4), max(1, w // 4)
+    small = cv2.resize(bg, (sw, sh), interpolation=cv2.INTER_AREA)
+    mean = small.reshape(-1, 3).mean(axis=0).astype(np.float32)
+    light = None
+    if need_light:
+        s = max(0.5, LIGHT_SIGMA * sh)
+        light = cv2.resize(cv2.GaussianBlur(small.astype(np.float32), (0, 0), sigmaX=s), (w, h),
+                           interpolation=cv2.INTER_LINEAR)
+    return light, mean
 
 
 def wrap_weight(alpha: np.ndarray, strength: float) -> np.ndarray:

@@ -21,6 +21,8 @@ class Options:
     crop: bool = False
     decontaminate: bool = True
     margin: float = 0.05
+    light_wrap: float = 0.0    # on a background: its light on the subject's edge (livebg.look), 0 to 1
+    color_match: float = 0.0   # on a background: the subject's colours moved this far toward its colours
 
 
 def shadow_alpha(alpha: np.ndarray, opacity: float = 0.5) -> np.ndarray:
@@ -69,10 +71,12 @@ def compose(bgr: np.ndarray, alpha: np.ndarray, options: Options,
     shadow = shadow_alpha(a) if options.shadow else None
     a3 = a[..., None]
     if flat:
-        bg = background.render(bgr, plate).astype(np.float32)
+        rendered = background.render(bgr, plate)
+        colour = _look(fg.astype(np.float32), bgr, a, rendered, options)
+        bg = rendered.astype(np.float32)
         if shadow is not None:
             bg *= 1.0 - shadow[..., None]
-        out = fg.astype(np.float32) * a3 + bg * (1.0 - a3)
+        out = colour * a3 + bg * (1.0 - a3)
         visible = a if shadow is None else a + (1.0 - a) * shadow
         result = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     else:
@@ -92,6 +96,23 @@ def compose(bgr: np.ndarray, alpha: np.ndarray, options: Options,
             x0, y0, x1, y1 = box
             result = np.ascontiguousarray(result[y0:y1, x0:x1])
     return result
+
+
+def _look(colour: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, bg: np.ndarray, options: Options) -> np.ndarray:
+    """The subject's colour with colour match and light wrap, as the live compositing kernel applies
+    them (livebg.compositing.composite): the gain first, then the wrap's mix with the light."""
+    from livebg.look import background_light, match_gain, wrap_weight
+
+    if options.light_wrap <= 0.0 and options.color_match <= 0.0:
+        return colour
+    h, w = alpha.shape
+    light, mean = background_light(bg, h, w, need_light=options.light_wrap > 0.0)
+    if options.color_match > 0.0:
+        colour = colour * match_gain(bgr, alpha, mean, options.color_match)
+    if options.light_wrap > 0.0:
+        m = wrap_weight(alpha, options.light_wrap)[..., None]
+        colour = colour * (1.0 - m) + light * m
+    return colour
 
 
 def cutout(bgr: np.ndarray, matter: StillMatter, options: Options | None = None,
