@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 
+import cv2
 import numba
 import numpy as np
 from numba import njit, prange
@@ -181,13 +182,20 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
       out = bg + a (fg + up(fg_delta) - bg), clamped to 0..255;
     - ``gain``: three multipliers (B, G, R) for the foreground colour
       (colour match), applied after ``fg_delta``;
-    - ``wrap`` with ``wrap_light``: light wrap. ``wrap`` float32 (h, w) in
-      [0, 1] is how much of the colour ``wrap_light`` float32 (h, w, 3)
-      (the new background's light, 0..255) replaces the foreground colour.
+    - ``wrap`` with ``wrap_light``: light wrap. ``wrap`` float32 in [0, 1]
+      is how far the foreground's local average colour moves to
+      ``wrap_light`` float32 (the new background's light, 0..255, three
+      channels); its fine detail stays. Both at the alpha's size, or
+      smaller with its aspect (they are smooth): the correction
+      wrap (wrap_light - gain x local average) is formed at their size,
+      the local average being the frame averaged down to it
+      (:func:`local_average`), and scaled up bilinearly (a quarter of the
+      matte's size is a sixteenth of the work).
 
-    All together, per pixel and channel, with q = 1 - wrap and
-    e = gain q fg_delta + wrap wrap_light formed at the alpha's size:
-    out = bg + a (fg gain up(q) + up(e) - bg), rounded and clamped.
+    All together, per pixel and channel,
+    out = bg + a ((fg + up(fg_delta)) gain + up(e) - bg), rounded and
+    clamped, e being light wrap's correction, up() scaling each plane to
+    the frame bilinearly as the alpha is (from its own size): one pass.
     """
     if fg.dtype != np.uint8 or bg.dtype != np.uint8:
         raise TypeError(f"frames must be uint8, got {fg.dtype} and {bg.dtype}")
@@ -204,7 +212,7 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
         raise ValueError(f"out must be uint8 of shape {fg.shape}, got {out.dtype} {out.shape}")
     H, W = fg.shape[:2]
     h, w = alpha.shape
-    planes = _look_planes(h, w, fg_delta, gain, wrap, wrap_light)
+    planes = _look_planes(fg, h, w, fg_delta, gain, wrap, wrap_light)
     # The kernel sees rows of 3 W bytes; views when the arrays are C-contiguous (they are, in the pipeline).
     dst = out if out.flags.c_contiguous else np.empty((H, W, 3), np.uint8)
     args = (np.ascontiguousarray(fg).reshape(H, 3 * W), np.ascontiguousarray(alpha, dtype=np.float32),
@@ -213,17 +221,19 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
     if planes is None:
         _composite(*args)
     else:
-        _composite_look(*args, *planes)
+        g, d, has_d, e, has_e = planes
+        he, we = e.shape[0], e.shape[1] // 3
+        _composite_look(*args, g, d, has_d, e, has_e, *_taps(H, he), *_across_taps_rgb(W, we))
     if dst is not out:
         out[...] = dst
     return out
 
 
-def _look_planes(h: int, w: int, fg_delta, gain, wrap, wrap_light):
+def _look_planes(fg: np.ndarray, h: int, w: int, fg_delta, gain, wrap, wrap_light):
     """The corrections as the kernel takes them (None for the plain blend):
-    the gain per channel, q = 1 - wrap (h, w) and e (h, 3 w, interleaved
-    B, G, R), each with a flag saying whether it is used. Raises
-    TypeError/ValueError."""
+    the gain per channel; d (h, 3 w: interleaved B, G, R), the foreground
+    correction, and whether there is one; e (he, 3 we), light wrap's at its
+    own size, and whether there is one. Raises TypeError/ValueError."""
     if fg_delta is None and gain is None and wrap is None and wrap_light is None:
         return None
     if (wrap is None) != (wrap_light is None):
@@ -234,50 +244,46 @@ def _look_planes(h: int, w: int, fg_delta, gain, wrap, wrap_light):
         if g.shape != (3,) or not np.isfinite(g).all():
             raise ValueError(f"gain must be three finite numbers (B, G, R), got {gain!r}")
     delta = _plane(fg_delta, (h, w, 3), "fg_delta")
-    m = _plane(wrap, (h, w), "wrap")
-    light = _plane(wrap_light, (h, w, 3), "wrap_light")
-    dummy = np.zeros((1, 1), np.float32)
-    if delta is None and m is None:
-        return g, dummy, dummy, False, False
-    if m is None and gain is None:
-        return g, dummy, delta.reshape(h, 3 * w), False, True  # e is the delta itself
-    q = np.empty((h, w), np.float32) if m is not None else dummy
-    e = np.empty((h, 3 * w), np.float32)
-    _fold(delta if delta is not None else np.zeros((1, 1, 3), np.float32), delta is not None,
-          m if m is not None else dummy, light if light is not None else np.zeros((1, 1, 3), np.float32),
-          m is not None, g, q, e)
-    return g, q, e, m is not None, True
+    none = np.zeros((1, 3), np.float32)
+    d = delta.reshape(h, 3 * w) if delta is not None else none
+    if wrap is None:
+        return g, d, delta is not None, none, False
+    m = _plane(wrap, None, "wrap")
+    light = _plane(wrap_light, m.shape + (3,), "wrap_light")
+    mh, mw = m.shape
+    if mh > h or mw > w or abs(mw * h - mh * w) > max(mw, mh):  # (rounding allowed)
+        raise ValueError(f"wrap must be the alpha's size {(h, w)} or smaller with its aspect, got {m.shape}")
+    # At the wrap's own size: wrap x (light - gain x the frame's local average).
+    e = ((light - local_average(fg, mh, mw) * g) * m[..., None]).astype(np.float32)
+    return g, d, delta is not None, e.reshape(mh, 3 * mw), True
+
+
+def local_average(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``image`` (BGR) averaged down to h x w, float32: the local average colour light wrap moves.
+    From more than twice the size, a bilinear step to twice it first (each output the mean of 2 x 2
+    pixels of its block: a sample, not the whole block, at a third of the cost of area averaging
+    all the way; the wrap's weight is small and smooth), then area averaging."""
+    H, W = image.shape[:2]
+    small = image
+    if H > 2 * h and W > 2 * w:
+        small = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    if small.shape[:2] != (h, w):
+        small = cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32)
 
 
 def _plane(x, shape, name):
     if x is None:
         return None
-    if not isinstance(x, np.ndarray) or x.shape != shape:
+    if not isinstance(x, np.ndarray) or (shape is not None and x.shape != shape) or (shape is None and x.ndim != 2):
         got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-        raise ValueError(f"{name} must be an array of shape {shape} (the alpha's size), got {got}")
+        want = shape if shape is not None else "(h, w)"
+        raise ValueError(f"{name} must be an array of shape {want}, got {got}")
     if x.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {x.dtype}")
+    if x.size == 0:
+        raise ValueError(f"{name} must not be empty")
     return np.ascontiguousarray(x, dtype=np.float32)
-
-
-@njit(cache=True, fastmath=True)
-def _fold(delta, has_delta, m, light, has_wrap, g, q, e):
-    """q = 1 - m and e = g q delta + m light (interleaved), at the matte's size."""
-    h = e.shape[0]
-    w = e.shape[1] // 3
-    for y in range(h):
-        for x in range(w):
-            mm = m[y, x] if has_wrap else np.float32(0.0)
-            qq = np.float32(1.0) - mm
-            if has_wrap:
-                q[y, x] = qq
-            for c in range(3):
-                v = np.float32(0.0)
-                if has_delta:
-                    v = g[c] * qq * delta[y, x, c]
-                if has_wrap:
-                    v += mm * light[y, x, c]
-                e[y, 3 * x + c] = v
 
 
 def _across_rgb_times(r: int):
@@ -300,7 +306,18 @@ def _across_rgb_times(r: int):
     return across
 
 
-_rgb2, _rgb3, _rgb4 = (_across_rgb_times(r) for r in _RATIOS)
+# The correction plane may be smaller than the matte (light wrap's is a quarter of it: 8 and 12
+# at 720p and 1080p), so its rows have more whole-number ratios unrolled.
+_RGB_RATIOS = (2, 3, 4, 6, 8, 12)
+_rgb2, _rgb3, _rgb4, _rgb6, _rgb8, _rgb12 = (_across_rgb_times(r) for r in _RGB_RATIOS)
+
+
+@functools.lru_cache(maxsize=32)
+def _across_taps_rgb(n_out: int, n_in: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """_across_taps for the correction plane's rows (more ratios unrolled)."""
+    _, left, w1 = _across_taps(n_out, n_in)
+    ratio = n_out // n_in if n_out % n_in == 0 and n_out // n_in in _RGB_RATIOS else 0
+    return ratio, left, w1
 
 
 @njit(inline="always")
@@ -317,6 +334,12 @@ def _across_rgb(src, pad, ratio, x0, wx, dst):
         _rgb3(pad, dst, n)
     elif ratio == 4:
         _rgb4(pad, dst, n)
+    elif ratio == 6:
+        _rgb6(pad, dst, n)
+    elif ratio == 8:
+        _rgb8(pad, dst, n)
+    elif ratio == 12:
+        _rgb12(pad, dst, n)
     else:
         for x in range(dst.shape[0] // 3):
             i = 3 * x0[x]
@@ -327,10 +350,12 @@ def _across_rgb(src, pad, ratio, x0, wx, dst):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _composite_look(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks, g, q, e, has_q, has_e):
+def _composite_look(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks, g, d, has_d, e, has_e, ey0, ey1, ewy,
+                    eratio, ex0, ewx):
     """_composite with the foreground colour corrected on the way:
-    t = fg g up(q) + up(e), out = bg + a (t - bg), clamped (see composite()).
-    q (h, w) and e (h, 3 w) are at the alpha's size and scaled with its taps."""
+    t = (fg + up(d)) g + up(e), out = bg + a (t - bg), clamped (see composite()).
+    d (h, 3 w), the foreground correction, is at the alpha's size and scaled
+    with its taps; e (he, 3 we), light wrap's, with its own (ey0 ... ewx)."""
     H, W3 = fg.shape
     W = W3 // 3
     for k in prange(blocks):
@@ -338,70 +363,92 @@ def _composite_look(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks, g, q,
         stop = (k + 1) * H // blocks
         top = np.empty(W, np.float32)        # alpha, matte row y0 across
         bot = np.empty(W, np.float32)        # alpha, matte row y1 across
-        qtop = np.empty(W, np.float32)       # q, the same rows
-        qbot = np.empty(W, np.float32)
-        etop = np.zeros(W3, np.float32)      # e, the same rows
+        dtop = np.zeros(W3, np.float32)      # d, the same rows
+        dbot = np.zeros(W3, np.float32)
+        etop = np.zeros(W3, np.float32)      # e, its rows ey0, ey1
         ebot = np.zeros(W3, np.float32)
         a3 = np.empty(W3, np.float32)
-        m3 = np.empty(W3, np.float32)        # the foreground's multiplier per byte: g (times up(q))
+        g3 = np.empty(W3, np.float32)        # the gain per byte
         for x in range(W):
-            m3[3 * x] = g[0]
-            m3[3 * x + 1] = g[1]
-            m3[3 * x + 2] = g[2]
+            g3[3 * x] = g[0]
+            g3[3 * x + 1] = g[1]
+            g3[3 * x + 2] = g[2]
         pad = np.empty(alpha.shape[1] + 2, np.float32)
-        pad3 = np.empty(3 * alpha.shape[1] + 6, np.float32)
+        padd = np.empty(d.shape[1] + 6, np.float32)
+        pade = np.empty(e.shape[1] + 6, np.float32)
         have_top = -1
         have_bot = -1
+        have_etop = -1
+        have_ebot = -1
+        fe = np.float32(0.0)
         for y in range(start, stop):
             j0 = y0[y]
             j1 = y1[y]
             if j0 != have_top:
                 if j0 == have_bot:
                     top, bot = bot, top
-                    qtop, qbot = qbot, qtop
-                    etop, ebot = ebot, etop
+                    dtop, dbot = dbot, dtop
                     have_top, have_bot = have_bot, have_top
                 else:
                     _across(alpha[j0], pad, ratio, x0, wx, top)
-                    if has_q:
-                        _across(q[j0], pad, ratio, x0, wx, qtop)
-                    if has_e:
-                        _across_rgb(e[j0], pad3, ratio, x0, wx, etop)
+                    if has_d:
+                        _across_rgb(d[j0], padd, ratio, x0, wx, dtop)
                     have_top = j0
             if j1 != have_bot:
                 _across(alpha[j1], pad, ratio, x0, wx, bot)
-                if has_q:
-                    _across(q[j1], pad, ratio, x0, wx, qbot)
-                if has_e:
-                    _across_rgb(e[j1], pad3, ratio, x0, wx, ebot)
+                if has_d:
+                    _across_rgb(d[j1], padd, ratio, x0, wx, dbot)
                 have_bot = j1
             fy = wy[y]
+            if has_e:
+                k0 = ey0[y]
+                k1 = ey1[y]
+                if k0 != have_etop:
+                    if k0 == have_ebot:
+                        etop, ebot = ebot, etop
+                        have_etop, have_ebot = have_ebot, have_etop
+                    else:
+                        _across_rgb(e[k0], pade, eratio, ex0, ewx, etop)
+                        have_etop = k0
+                if k1 != have_ebot:
+                    _across_rgb(e[k1], pade, eratio, ex0, ewx, ebot)
+                    have_ebot = k1
+                fe = ewy[y]
             for x in range(W):
                 a = top[x] + (bot[x] - top[x]) * fy
                 a = min(max(a, np.float32(0.0)), np.float32(1.0))
                 a3[3 * x] = a
                 a3[3 * x + 1] = a
                 a3[3 * x + 2] = a
-            if has_q:
-                for x in range(W):
-                    qq = qtop[x] + (qbot[x] - qtop[x]) * fy
-                    m3[3 * x] = g[0] * qq
-                    m3[3 * x + 1] = g[1] * qq
-                    m3[3 * x + 2] = g[2] * qq
             f = fg[y]
             b = bg[y]
             o = out[y]
-            if has_e:
+            if has_d and has_e:
                 for i in range(W3):
                     bi = np.float32(b[i])
-                    t = np.float32(f[i]) * m3[i] + (etop[i] + (ebot[i] - etop[i]) * fy)
+                    t = (np.float32(f[i]) + (dtop[i] + (dbot[i] - dtop[i]) * fy)) * g3[i] \
+                        + (etop[i] + (ebot[i] - etop[i]) * fe)
+                    v = bi + (t - bi) * a3[i] + np.float32(0.5)
+                    v = min(max(v, np.float32(0.0)), np.float32(255.5))
+                    o[i] = np.uint8(np.int32(v))
+            elif has_d:
+                for i in range(W3):
+                    bi = np.float32(b[i])
+                    t = (np.float32(f[i]) + (dtop[i] + (dbot[i] - dtop[i]) * fy)) * g3[i]
+                    v = bi + (t - bi) * a3[i] + np.float32(0.5)
+                    v = min(max(v, np.float32(0.0)), np.float32(255.5))
+                    o[i] = np.uint8(np.int32(v))
+            elif has_e:
+                for i in range(W3):
+                    bi = np.float32(b[i])
+                    t = np.float32(f[i]) * g3[i] + (etop[i] + (ebot[i] - etop[i]) * fe)
                     v = bi + (t - bi) * a3[i] + np.float32(0.5)
                     v = min(max(v, np.float32(0.0)), np.float32(255.5))
                     o[i] = np.uint8(np.int32(v))
             else:
                 for i in range(W3):
                     bi = np.float32(b[i])
-                    v = bi + (np.float32(f[i]) * m3[i] - bi) * a3[i] + np.float32(0.5)
+                    v = bi + (np.float32(f[i]) * g3[i] - bi) * a3[i] + np.float32(0.5)
                     v = min(max(v, np.float32(0.0)), np.float32(255.5))
                     o[i] = np.uint8(np.int32(v))
     return out

@@ -67,9 +67,11 @@ class Look:
             return {}
         h, w = alpha.shape
         args = {}
-        light, bg_mean = self._background_light(bg, h, w, need_light=wrap > 0.0)
+        # Both at a quarter of the matte's size: they are smooth, and the kernel scales them.
+        qh, qw = max(1, h // 4), max(1, w // 4)
+        light, bg_mean = self._background_light(bg, qh, qw, need_light=wrap > 0.0)
         if wrap > 0.0:
-            args["wrap"] = wrap_weight(alpha, wrap)
+            args["wrap"] = wrap_weight(alpha, wrap, (qh, qw))
             args["wrap_light"] = light
         if match > 0.0:
             gain = self._match(frame, alpha, bg_mean, match)
@@ -108,26 +110,26 @@ class Look:
 
 
 def background_light(bg: np.ndarray, h: int, w: int, need_light: bool = True):
-    """(the background's light: it blurred, float32 (h, w, 3), or None; its mean colour, BGR float32)."""
-    sh, sw = max(1, h // 4), max(1, w // 4)
-    small = cv2.resize(bg, (sw, sh), interpolation=cv2.INTER_AREA)
-    mean = small.reshape(-1, 3).mean(axis=0).astype(np.float32)
+    """(the background's light: it blurred, float32 (h, w, 3), or None; its mean colour, BGR
+    float32). The blur is LIGHT_SIGMA of the picture's height."""
+    from livebg.compositing import local_average
+
+    small = local_average(bg, h, w)
+    mean = small.reshape(-1, 3).mean(axis=0)
     light = None
     if need_light:
-        s = max(0.5, LIGHT_SIGMA * sh)
-        light = cv2.resize(cv2.GaussianBlur(small.astype(np.float32), (0, 0), sigmaX=s), (w, h),
-                           interpolation=cv2.INTER_LINEAR)
+        light = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, LIGHT_SIGMA * h))
     return light, mean
 
 
-def wrap_weight(alpha: np.ndarray, strength: float) -> np.ndarray:
-    """float32 (h, w): ``strength`` x (1 - the matte blurred), the light wrap's weight."""
+def wrap_weight(alpha: np.ndarray, strength: float, size: tuple[int, int] | None = None) -> np.ndarray:
+    """float32: ``strength`` x (1 - the matte blurred by WRAP_SIGMA of its height), the light
+    wrap's weight, at ``size`` (h, w; default the matte's own)."""
     h, w = alpha.shape
-    sh, sw = max(1, h // 4), max(1, w // 4)
+    sh, sw = size or (h, w)
     small = cv2.resize(np.asarray(alpha, np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, WRAP_SIGMA * sh))
-    around = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip((1.0 - around) * np.float32(strength), 0.0, 1.0).astype(np.float32)
+    return np.clip((1.0 - small) * np.float32(strength), 0.0, 1.0).astype(np.float32)
 
 
 def person_mean(frame: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:

@@ -241,22 +241,22 @@ def test_exact_in_practice():
 # (fg_delta for a matting model's foreground colours; gain for colour match; wrap and wrap_light for light wrap)
 
 def reference_composite_look(fg, alpha, bg, fg_delta=None, gain=None, wrap=None, wrap_light=None):
-    """The documented formula in float64: q = 1 - wrap and e = gain q fg_delta + wrap wrap_light at the
-    alpha's size, both upsampled like the alpha; out = bg + a (fg gain up(q) + up(e) - bg), rounded, clamped."""
+    """The documented formula in float64: out = bg + a ((fg + up(fg_delta)) gain + up(e) - bg), rounded
+    and clamped, e = wrap (wrap_light - gain x the frame's local average), each plane upsampled like
+    the alpha. (Here the wrap is at the alpha's size.)"""
+    from livebg.compositing import local_average
+
     H, W = fg.shape[:2]
     h, w = alpha.shape
     g = np.ones(3) if gain is None else np.asarray(gain, np.float64)
-    m = np.zeros((h, w)) if wrap is None else wrap.astype(np.float64)
-    q = 1.0 - m
     e = np.zeros((h, w, 3))
     if fg_delta is not None:
-        e += g * q[..., None] * fg_delta
+        e += g * fg_delta  # (fg + up(delta)) g = fg g + up(g delta): the same
     if wrap is not None:
-        e += m[..., None] * wrap_light
-    up_q = reference_upsample(q, H, W)[..., None]
+        e += wrap[..., None].astype(np.float64) * (wrap_light - g * local_average(fg, h, w))
     up_e = np.stack([reference_upsample(e[..., c], H, W) for c in range(3)], axis=-1)
     a = np.clip(reference_upsample(alpha, H, W), 0.0, 1.0)[..., None]
-    t = fg.astype(np.float64) * g * up_q + up_e
+    t = fg.astype(np.float64) * g + up_e
     out = bg.astype(np.float64) + a * (t - bg)
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
@@ -308,12 +308,14 @@ def test_fg_delta_is_added_and_clamped():
 
 
 def test_full_wrap_is_the_light_and_unit_gain_changes_nothing():
+    """On a flat person (no detail to keep) a full wrap gives the light itself."""
     rng = np.random.default_rng(13)
-    fg, _, bg = _random_case(rng, (90, 160), (45, 80))
+    _, _, bg = _random_case(rng, (90, 160), (45, 80))
+    fg = np.full((90, 160, 3), 200, np.uint8)
     one = np.ones((45, 80), np.float32)
     light = np.full((45, 80, 3), 77.0, np.float32)
     assert (composite(fg, one, bg, wrap=one, wrap_light=light) == 77).all()
-    alpha = rng.random((45, 80), dtype=np.float32)
+    fg, alpha, bg = _random_case(rng, (90, 160), (45, 80))
     np.testing.assert_array_equal(composite(fg, alpha, bg, gain=(1.0, 1.0, 1.0)), composite(fg, alpha, bg))
 
 
@@ -348,3 +350,32 @@ def test_corrections_same_on_any_number_of_threads():
 def test_bad_corrections_are_clear_errors(kw, error):
     with pytest.raises(error):
         composite(np.zeros((8, 12, 3), np.uint8), np.zeros((4, 6), np.float32), np.zeros((8, 12, 3), np.uint8), **kw)
+
+
+def test_wrap_smaller_than_the_alpha_is_folded_then_scaled():
+    """Light wrap's fields may come at a quarter of the matte's size: its correction is formed there
+    (with the frame averaged down to that size) and scaled to the frame from there, bilinearly like
+    the alpha; a foreground correction beside it from the alpha's size."""
+    from livebg.compositing import local_average
+
+    rng = np.random.default_rng(15)
+    fg, alpha, bg = _random_case(rng, (720, 1280), (360, 640))
+    m = (rng.random((90, 160)) * 0.5).astype(np.float32)
+    light = (rng.random((90, 160, 3)) * 255).astype(np.float32)
+    delta = rng.normal(0, 10, (360, 640, 3)).astype(np.float32)
+    g = np.array([1.1, 1.0, 0.9])
+    got = composite(fg, alpha, bg, wrap=m, wrap_light=light, fg_delta=delta, gain=tuple(g))
+    small = (light - local_average(fg, 90, 160) * g.astype(np.float32)) * m[..., None]
+    up_w = np.stack([reference_upsample(small[..., c].astype(np.float64), 720, 1280) for c in range(3)], axis=-1)
+    up_d = np.stack([reference_upsample(delta[..., c].astype(np.float64), 720, 1280) for c in range(3)], axis=-1)
+    a = np.clip(reference_upsample(alpha, 720, 1280), 0, 1)[..., None]
+    want = np.clip(np.floor(bg + a * ((fg + up_d) * g + up_w - bg) + 0.5), 0, 255)
+    diff = np.abs(got.astype(np.int16) - want)
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.98
+    # The local average is an average: on a smooth picture, the area average's.
+    smooth = cv2.GaussianBlur(fg, (0, 0), 6)
+    assert np.abs(local_average(smooth, 90, 160) - cv2.resize(smooth, (160, 90), interpolation=cv2.INTER_AREA)).max() < 3
+    with pytest.raises(ValueError, match="smaller"):
+        composite(fg, alpha, bg, wrap=np.zeros((400, 700), np.float32), wrap_light=np.zeros((400, 700, 3), np.float32))
+    with pytest.raises(ValueError, match="aspect"):
+        composite(fg, alpha, bg, wrap=np.zeros((90, 40), np.float32), wrap_light=np.zeros((90, 40, 3), np.float32))

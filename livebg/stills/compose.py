@@ -100,18 +100,23 @@ def compose(bgr: np.ndarray, alpha: np.ndarray, options: Options,
 
 def _look(colour: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, bg: np.ndarray, options: Options) -> np.ndarray:
     """The subject's colour with colour match and light wrap, as the live compositing kernel applies
-    them (livebg.compositing.composite): the gain first, then the wrap's mix with the light."""
+    them (livebg.compositing.composite): the gain first, then the wrap moves the local average
+    colour toward the light."""
     from livebg.look import background_light, match_gain, wrap_weight
 
     if options.light_wrap <= 0.0 and options.color_match <= 0.0:
         return colour
     h, w = alpha.shape
-    light, mean = background_light(bg, h, w, need_light=options.light_wrap > 0.0)
+    qh, qw = max(1, h // 4), max(1, w // 4)  # smooth: worked out at a quarter of the size, as live
+    light, mean = background_light(bg, qh, qw, need_light=options.light_wrap > 0.0)
     if options.color_match > 0.0:
         colour = colour * match_gain(bgr, alpha, mean, options.color_match)
     if options.light_wrap > 0.0:
-        m = wrap_weight(alpha, options.light_wrap)[..., None]
-        colour = colour * (1.0 - m) + light * m
+        from livebg.compositing import local_average
+
+        m = wrap_weight(alpha, options.light_wrap, (qh, qw))[..., None]
+        lit = (light - local_average(colour, qh, qw)) * m
+        colour = colour + cv2.resize(lit, (w, h), interpolation=cv2.INTER_LINEAR)
     return colour
 
 
