@@ -23,6 +23,13 @@ bench/speed.py's kernel section has the comparison with OpenCV):
 * Rows are split into one block per thread; each block keeps its two
   interpolated matte rows and the alpha row in small buffers allocated once
   per block, not per row: nothing frame-sized is allocated.
+* The foreground corrections (composite()'s fg_delta, gain, wrap) run in
+  a second kernel of the same layout, so that the plain blend stays as it
+  was, bit for bit. Each correction is a plane added to the colour, taken
+  across once per plane row and mixed vertically in the blend's one flat
+  loop; light wrap's plane is a quarter of the matte's size with its own
+  taps (it is smooth), so it costs about what fg_delta at the matte's size
+  does (bench/speed.py's look section).
 * Not done: skipping the blend where the alpha is exactly 0 or 1 measured
   slower, on a real matte too (the kernel is bound by memory traffic, and
   the per-span test cost more than the copy saved); working in spans of a

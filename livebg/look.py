@@ -6,10 +6,12 @@ the kernel's inputs, at the matte's size, each frame:
 
 - light wrap: a little of the new background's blurred light on the
   person's edge, so the cut-out look goes. The weight is ``light_wrap``
-  times how much background surrounds a pixel (1 - the matte blurred), so
-  it is largest on the edge and fades within about 2% of the picture's
-  height inside it; the light is the new background blurred. Where the
-  weight is w, the person's colour becomes (1 - w) colour + w light.
+  times how much background surrounds a pixel (1 - the matte blurred by
+  WRAP_SIGMA of the height), so it is largest on the edge and fades a few
+  percent of the picture's height inside it; the light is the new
+  background blurred (LIGHT_SIGMA). Where the weight is w, the person's
+  local average colour moves the share w of the way to the light; the
+  fine detail (hair) stays. Both at a quarter of the matte's size.
 - colour match: the person's white balance and brightness moved part of
   the way (``color_match``, 0 to 1) toward the background's: per channel,
   the gain (background mean / person mean) ** color_match, limited to
