@@ -51,6 +51,8 @@ class Stage:
     open_twin(name): a second instance of a model, for refiners that run a
     second view of each frame beside the first (see CropRefiner.use_twin);
     None to run the views one after the other.
+    light_wrap, color_match: the look's strengths (livebg.look, 0 = off); the
+    compositing kernel applies them. ``look`` may be changed between frames.
     """
 
     # Input sizes (longer side) a resizable model (MODNet) may run at, live.
