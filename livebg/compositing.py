@@ -193,7 +193,7 @@ def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, out: np.ndarray
       is how far the foreground's local average colour moves to
       ``wrap_light`` float32 (the new background's light, 0..255, three
       channels); its fine detail stays. Both at the alpha's size, or
-      smaller with its aspect (they are smooth): the correction
+      smaller (they are smooth; each axis is scaled on its own): the correction
       wrap (wrap_light - gain x local average) is formed at their size,
       the local average being the frame averaged down to it
       (:func:`local_average`), and scaled up bilinearly (a quarter of the
@@ -258,8 +258,6 @@ def _look_planes(fg: np.ndarray, h: int, w: int, fg_delta, gain, wrap, wrap_ligh
     m = _plane(wrap, None, "wrap")
     light = _plane(wrap_light, m.shape + (3,), "wrap_light")
     mh, mw = m.shape
-    if mh > h or mw > w or abs(mw * h - mh * w) > max(mw, mh):  # (rounding allowed)
-        raise ValueError(f"wrap must be the alpha's size {(h, w)} or smaller with its aspect, got {m.shape}")
     # At the wrap's own size: wrap x (light - gain x the frame's local average).
     e = ((light - local_average(fg, mh, mw) * g) * m[..., None]).astype(np.float32)
     return g, d, delta is not None, e.reshape(mh, 3 * mw), True

@@ -375,7 +375,5 @@ def test_wrap_smaller_than_the_alpha_is_folded_then_scaled():
     # The local average is an average: on a smooth picture, the area average's.
     smooth = cv2.GaussianBlur(fg, (0, 0), 6)
     assert np.abs(local_average(smooth, 90, 160) - cv2.resize(smooth, (160, 90), interpolation=cv2.INTER_AREA)).max() < 3
-    with pytest.raises(ValueError, match="smaller"):
-        composite(fg, alpha, bg, wrap=np.zeros((400, 700), np.float32), wrap_light=np.zeros((400, 700, 3), np.float32))
-    with pytest.raises(ValueError, match="aspect"):
-        composite(fg, alpha, bg, wrap=np.zeros((90, 40), np.float32), wrap_light=np.zeros((90, 40, 3), np.float32))
+    with pytest.raises(ValueError, match="wrap_light"):
+        composite(fg, alpha, bg, wrap=np.zeros((90, 160), np.float32), wrap_light=np.zeros((90, 40, 3), np.float32))

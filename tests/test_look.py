@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clips import SHARED, person_frames
 from livebg import compositing
@@ -156,3 +158,17 @@ def test_stage_applies_the_look_and_it_can_change_between_frames(clip):
         np.testing.assert_array_equal(stage.composite(frames[0], matte, reuse=False), plain)
     finally:
         stage.close()
+
+
+@settings(max_examples=120, deadline=None)
+@given(h=st.integers(1, 90), w=st.integers(1, 90), ah=st.integers(1, 50), aw=st.integers(1, 50),
+       wrap=st.sampled_from([0.0, 0.3, 1.0]), match=st.sampled_from([0.0, 0.5, 1.0]), seed=st.integers(0, 3))
+def test_look_on_frames_and_mattes_of_any_size(h, w, ah, aw, wrap, match, seed):
+    """Whatever the sizes (a matte bigger than the frame, one pixel, odd shapes), the look's
+    arguments fit the kernel and the result is a frame of the right size."""
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = rng.random((ah, aw), dtype=np.float32)
+    out = compositing.composite(frame, alpha, bg, **Look(wrap, match).kernel_args(frame, alpha, bg))
+    assert out.shape == frame.shape and out.dtype == np.uint8
