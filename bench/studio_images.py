@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme_images import label, read_frame  # noqa: E402
+from readme_images import read_frame  # noqa: E402
 from studio import H, W, darken, load_background  # noqa: E402
 from synth import SHARED, Portrait, make_clip, place, portraits  # noqa: E402
 
@@ -53,8 +53,12 @@ def livebg(*args) -> None:
                    capture_output=True)
 
 
-def tile(img, text, size=(640, 360)):
-    return label(cv2.resize(img, size, interpolation=cv2.INTER_AREA), text)
+def tile(img, text, size=(480, 270)):
+    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    scale = 0.8 * size[0] / 480
+    for color, width in (((0, 0, 0), 4), ((255, 255, 255), 2)):
+        cv2.putText(img, text, (12, int(32 * scale / 0.8)), cv2.FONT_HERSHEY_SIMPLEX, scale, color, width, cv2.LINE_AA)
+    return img
 
 
 def row(tiles):
@@ -75,7 +79,7 @@ def stack(rows):
     return np.vstack(out)
 
 
-def zoom(img, box, size=(640, 360)):
+def zoom(img, box, size=(480, 270)):
     x0, y0, x1, y1 = box
     return cv2.resize(img[y0:y1, x0:x1], size, interpolation=cv2.INTER_CUBIC)
 
@@ -149,7 +153,8 @@ def autoframe_picture(tmp: Path, p) -> Path:
     for img in (src, out):
         cv2.line(img, (W // 2, 0), (W // 2, H), (255, 255, 255), 2, cv2.LINE_AA)
     path = IMG / "studio-autoframe.png"
-    cv2.imwrite(str(path), row([tile(src, "camera (the middle marked)"), tile(out, "--auto-frame, 3 s in")]))
+    cv2.imwrite(str(path), row([tile(src, "camera (the middle marked)", (640, 360)),
+                                tile(out, "--auto-frame, 3 s in", (640, 360))]))
     return path
 
 
