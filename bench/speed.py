@@ -25,6 +25,13 @@ parts     what the default's choices save, each against the alternative in the
           MediaPipe; the whole `livebg process` command on a 5-frame clip
           with each (start-up dominates); the FFV1 matte encoder per 720p
           frame (CPU ms) with FFmpeg's default threads and with one.
+look      the studio look's cost at 720p, each against the plain kernel in the
+          same run: the kernel with colour match (a gain), light wrap (its
+          weight and light at the matte's size), a foreground correction
+          (fg_delta, for matting models' foreground colours) and all three;
+          what livebg.look prepares per frame for light wrap and colour
+          match; the blur background leaving the person out against the
+          plain blur.
 edge      the matte's edge step (contrast, fast colour guided filter,
           contrast) at the 640x360 working size: the numba kernel
           (livebg.guided) against the same steps as NumPy/OpenCV calls, both
@@ -337,6 +344,68 @@ def section_parts(tmp: Path, clip: Path) -> dict:
     return res
 
 
+def section_look() -> dict:
+    """The kernel's corrections at 720p against the plain kernel (same inputs, same buffer, same
+    threads), on a real frame and matte; livebg.look's per-frame preparation; the blur's render
+    with and without the matte."""
+    from livebg.backgrounds import BlurBackground
+    from livebg.compositing import composite
+    from livebg.look import Look
+
+    p = {q.name: q for q in portraits()}["p_514ca06a"]
+    frames, trues = make_clip(p, background(2, 1280, 720), n=1, still=1)
+    fg = frames[0]
+    alpha = cv2.resize(trues[0], (640, 360), interpolation=cv2.INTER_AREA)
+    bg = cover_background(1280, 720)
+    out = np.empty_like(fg)
+    wrap_look, match_look, both = Look(0.3, 0.0), Look(0.0, 0.5), Look(0.3, 0.5)
+    wrap_args = wrap_look.kernel_args(fg, alpha, bg)
+    match_args = match_look.kernel_args(fg, alpha, bg)
+    both_args = both.kernel_args(fg, alpha, bg)
+    delta = np.random.default_rng(0).normal(0, 8, (360, 640, 3)).astype(np.float32)
+    blur = BlurBackground(25)
+    fns = {"plain": lambda: composite(fg, alpha, bg, out),
+           "color_match": lambda: composite(fg, alpha, bg, out, **match_args),
+           "light_wrap": lambda: composite(fg, alpha, bg, out, **wrap_args),
+           "both": lambda: composite(fg, alpha, bg, out, **both_args),
+           "fg_delta": lambda: composite(fg, alpha, bg, out, fg_delta=delta),
+           "all": lambda: composite(fg, alpha, bg, out, fg_delta=delta, **both_args),
+           "prepare_both": lambda: both.kernel_args(fg, alpha, bg),
+           "prepare_both_new_background": lambda: both.kernel_args(fg, alpha, bg.copy()),
+           "copy_720p": lambda: bg.copy(),
+           "blur_plain": lambda: blur.render(fg),
+           "blur_without_person": lambda: blur.render(fg, alpha=alpha)}
+    res = {"wall_ms": timeit(fns, rounds=20)}
+    # CPU time on one thread: what each costs whatever else the machine is doing (a shared
+    # machine's wall times drift; waiting for a busy core is not work).
+    import numba
+
+    threads, cv_threads = numba.get_num_threads(), cv2.getNumThreads()
+    numba.set_num_threads(1)
+    cv2.setNumThreads(1)
+    try:
+        cpu = {}
+        for _ in range(3):  # taking turns, medians of the three
+            for k, fn in fns.items():
+                cpu.setdefault(k, []).append(_cpu_ms(fn, 60))
+        res["cpu_ms_one_thread"] = {k: statistics.median(v) for k, v in cpu.items()}
+    finally:
+        numba.set_num_threads(threads)
+        cv2.setNumThreads(cv_threads)
+    for ms in (res["wall_ms"], res["cpu_ms_one_thread"]):
+        for k in ("color_match", "light_wrap", "both", "fg_delta", "all"):
+            ms[f"{k}_extra"] = ms[k] - ms["plain"]
+        ms["prepare_new_background"] = ms["prepare_both_new_background"] - ms["copy_720p"]
+        ms["blur_extra"] = ms["blur_without_person"] - ms["blur_plain"]
+    return res
+
+
+def cover_background(w: int, h: int) -> np.ndarray:
+    from livebg.frames import cover_fit
+
+    return cover_fit(cv2.imread(str(SHARED / "backgrounds" / "beach.png")), w, h)
+
+
 def section_edge() -> dict:
     """The edge kernel against the NumPy/OpenCV steps it replaces, on a real frame."""
     from livebg.refine.edges import refine_edge
@@ -360,7 +429,7 @@ def section_edge() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
-    ap.add_argument("--only", default="process,kernel,edge,parts,live,modnet,startup")
+    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,modnet,startup")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
@@ -375,6 +444,9 @@ def main() -> int:
         if "kernel" in only:
             res["kernel"] = section_kernel()
             print(json.dumps(res["kernel"]), file=sys.stderr)
+        if "look" in only:
+            res["look"] = section_look()
+            print(json.dumps(res["look"]), file=sys.stderr)
         if "parts" in only:
             res["parts"] = section_parts(tmp, clip)
             print(json.dumps(res["parts"]), file=sys.stderr)
@@ -422,6 +494,20 @@ def report(res: dict) -> str:
             lines.append(f"| the same {k}, OpenCV with an 8-bit alpha (less accurate: off by up to "
                          f"{v['opencv_8bit_vs_reference']}) (ms) | {v['opencv_8bit_ms']:.2f} | {v['numba_ms']:.2f} "
                          f"| {v['ratio_8bit']:.2f}x | |")
+    if "look" in res:
+        w, c = res["look"]["wall_ms"], res["look"]["cpu_ms_one_thread"]
+        for key, what in (("color_match", "colour match (a gain per channel)"), ("light_wrap", "light wrap"),
+                          ("both", "light wrap and colour match"), ("fg_delta", "a foreground correction (fg_delta)"),
+                          ("all", "all three")):
+            lines.append(f"| compositing kernel 720p with {what}: wall, 2 threads / CPU, 1 thread (ms) | plain kernel "
+                         f"{w['plain']:.2f} / {c['plain']:.2f} | {w[key]:.2f} / {c[key]:.2f} | +{w[f'{key}_extra']:.2f}"
+                         f" / +{c[f'{key}_extra']:.2f} | <= +1 ms |")
+        lines.append(f"| light wrap and colour match prepared per frame, 720p, CPU 1 thread (ms) | | "
+                     f"{c['prepare_both']:.2f} (a still background); {c['prepare_new_background']:.2f} (a new one "
+                     f"every frame) | | |")
+        lines.append(f"| blur background 720p, the person left out: wall / CPU 1 thread (ms) | plain blur "
+                     f"{w['blur_plain']:.2f} / {c['blur_plain']:.2f} | {w['blur_without_person']:.2f} / "
+                     f"{c['blur_without_person']:.2f} | +{w['blur_extra']:.2f} / +{c['blur_extra']:.2f} | <= +1 ms |")
     if "edge" in res:
         e = res["edge"]
         lines.append(f"| matte edge step, 640x360, one thread (ms) | NumPy/OpenCV {e['numpy_ms']:.2f} | numba "

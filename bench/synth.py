@@ -85,8 +85,9 @@ def motion(i: int, still: int, kind: str = "sway") -> tuple[float, float]:
 
 
 def make_clip(portrait: Portrait, bg: np.ndarray, n: int = 60, still: int = 20, noise: float = 3.0,
-              seed: int = 0, crf: int = 23, kind: str = "sway"):
-    """Frames as a webcam would deliver them after H.264 (decoded BGR) and true alphas (float32)."""
+              seed: int = 0, crf: int = 23, kind: str = "sway", offset: float = 0.0):
+    """Frames as a webcam would deliver them after H.264 (decoded BGR) and true alphas (float32).
+    offset: where the person stands, in pixels right of the middle."""
     import av
 
     height, width = bg.shape[:2]
@@ -94,7 +95,7 @@ def make_clip(portrait: Portrait, bg: np.ndarray, n: int = 60, still: int = 20, 
     raw, alphas = [], []
     for i in range(n):
         dx, zoom = motion(i, still, kind)
-        fg, a = place(portrait, width, height, dx, zoom)
+        fg, a = place(portrait, width, height, dx + offset, zoom)
         img = fg * a[..., None] + bg.astype(np.float32) * (1 - a[..., None])
         img += rng.normal(0, noise, img.shape).astype(np.float32)
         raw.append(np.clip(img + 0.5, 0, 255).astype(np.uint8))

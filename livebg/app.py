@@ -67,6 +67,7 @@ def run(s: Settings, bench: bool = False, json_path: str | None = None) -> int:
     from livebg.frames import LatestSlot
     from livebg.live import LivePipeline
     from livebg.matting import fallback_opener, open_matter, open_named
+    from livebg.process import studio_parts
     from livebg.sources import open_live_source
     from livebg.stage import Stage
 
@@ -89,13 +90,16 @@ def run(s: Settings, bench: bool = False, json_path: str | None = None) -> int:
         log.info("%s", why)
         guard = MattingGuard(opener=fallback_opener(s.offline), keep_going=True, on_event=events)
         stage = Stage(matter, background, smoothing=s.smoothing, guard=guard,
-                      open_twin=lambda name: open_named(name, s.provider, s.offline))
+                      open_twin=lambda name: open_named(name, s.provider, s.offline),
+                      light_wrap=s.light_wrap, color_match=s.color_match,
+                      decontaminate=s.decontaminate)
         stage.warmup()
         preview_slot = LatestSlot() if preview_on else None
         pipeline = LivePipeline(source, stage, sinks, s.width, s.height, s.fps, mirror=s.mirror,
                                 preview_slot=preview_slot,
                                 source_factory=lambda: open_live_source(s.input, s.width, s.height, s.fps),
                                 on_event=events)
+        pipeline.lowlight, pipeline.framer = studio_parts(s, s.width, s.height)
         closers.callback(pipeline.close_source)  # the camera it has now (it may have reopened it)
         # Finalise any recording first, whatever happens (--record, or one started from the tray).
         closers.callback(_finish_recording, pipeline)

@@ -78,6 +78,20 @@ def _model_help(default: str = "auto (default)") -> str:
 PROVIDER_HELP = "ONNX Runtime provider: auto (default), cpu, cuda, directml or coreml (`livebg devices` lists those that start)"
 
 
+def _studio_options(p) -> None:
+    p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false", default=None,
+                   help="keep the camera's colours at the semi-transparent edge (default: the old room's colour "
+                        "is taken out of hair and edges)")
+    p.add_argument("--light-wrap", type=float, metavar="S",
+                   help="the new background's light on the person's edge, 0 (off) to 1 (default 0.3)")
+    p.add_argument("--color-match", type=float, metavar="S",
+                   help="move the person's colours this far toward the background's, 0 (off, default) to 1")
+    p.add_argument("--auto-frame", action="store_true", default=None,
+                   help="keep the person centred and at a steady size (a crop of the picture, at most 1.5x)")
+    p.add_argument("--low-light", action="store_true", default=None,
+                   help="lift a dark camera picture (a well-lit one is left as it is)")
+
+
 def _common_model(p):
     p.add_argument("--model", help=_model_help())
     p.add_argument("--provider", help=PROVIDER_HELP)
@@ -119,6 +133,7 @@ def _run_options(p, vcam_flag: bool) -> None:
     p.add_argument("--width", type=int, help="output width (default 1280)")
     p.add_argument("--height", type=int, help="output height (default 720)")
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
+    _studio_options(p)
     _common_model(p)
 
 
@@ -130,6 +145,7 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("--background", help=BACKGROUND_HELP)
     p.add_argument("--matte-out", metavar="MATTE.mkv", help="also write the alpha matte as lossless grey video (FFV1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
+    _studio_options(p)
     _common_model(p)
 
     p = sub.add_parser("cutout", help="still images: the subject cut out (PNG with alpha) or on a new background",
@@ -166,6 +182,10 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
     p.add_argument("--quality", type=int, metavar="Q", help="JPEG and WebP quality, 1 to 100 (default 95)")
     p.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
                    help="keep the photo's colours at the edges (default: remove the old background's tint)")
+    p.add_argument("--light-wrap", type=float, metavar="S",
+                   help="with --background: its light on the person's edge, 0 (off) to 1 (default 0.3)")
+    p.add_argument("--color-match", type=float, metavar="S",
+                   help="with --background: the person's colours moved this far toward its, 0 (off, default) to 1")
     p.add_argument("--format", choices=["png", "jpg", "webp"],
                    help="file format in an output folder (default png; jpg with --background)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: skip them)")
@@ -189,7 +209,8 @@ def _more_commands(parser, sub) -> argparse.ArgumentParser:
 
 
 _SETTINGS_ARGS = ("input", "output", "matte_out", "device", "background", "model", "provider", "width", "height",
-                  "fps", "mirror", "smoothing", "vcam", "tray", "preview", "record", "duration", "offline")
+                  "fps", "mirror", "smoothing", "vcam", "tray", "preview", "record", "duration", "offline",
+                  "decontaminate", "light_wrap", "color_match", "auto_frame", "low_light")
 
 
 def _settings(args):
@@ -354,9 +375,17 @@ def cutout_options(args):
         if canvas is not None and spec.kind == "blur":
             raise ConfigError("a canvas has no photo behind the subject to blur: give white, color:#RRGGBB, "
                               "an image file or none as --background")
+    from livebg.config import Settings
+
+    defaults = Settings()
+    for option, value in (("--light-wrap", args.light_wrap), ("--color-match", args.color_match)):
+        if value is not None and not 0.0 <= value <= 1.0:  # (NaN too)
+            raise ConfigError(f"{option} must be from 0 to 1, got {value}")
     return stills.Options(background=background, shadow=bool(args.shadow or args.shadow_style), crop=args.crop,
                           decontaminate=args.decontaminate, shadow_style=style, canvas=canvas, fill=fill,
-                          size=size, quality=args.quality if args.quality is not None else 95)
+                          size=size, quality=args.quality if args.quality is not None else 95,
+                          light_wrap=defaults.light_wrap if args.light_wrap is None else args.light_wrap,
+                          color_match=defaults.color_match if args.color_match is None else args.color_match)
 
 
 # ---------------------------------------------------------------- devices

@@ -42,6 +42,15 @@ class Settings:
     fps: float = _opt(30.0, "live output frame rate", 1, 120)
     mirror: bool = _opt(False, "mirror the picture left to right")
     smoothing: float = _opt(0.6, "temporal smoothing of the matte for still regions, 0 (off) to 0.95", 0, 0.95)
+    decontaminate: bool = _opt(True, "take the old room's colour out of the semi-transparent edge (hair) before "
+                                     "it is laid over the new background")
+    light_wrap: float = _opt(0.3, "light wrap: the new background's light on the person's edge, 0 (off) to 1", 0, 1)
+    color_match: float = _opt(0.0, "colour match: the person's white balance and brightness moved this far "
+                                    "toward the background's, 0 (off) to 1", 0, 1)
+    auto_frame: bool = _opt(False, "auto-frame: keep the person centred and at a steady size (a crop of the "
+                                   "output, at most 1.5x)")
+    low_light: bool = _opt(False, "low light: lift a dark camera picture (exposure and gamma from the frame, "
+                                  "smoothed over time, noise filtered); a well-lit picture is left as it is")
     vcam: bool = _opt(True, "send to the virtual camera")
     tray: bool = _opt(True, "show the tray icon")
     preview: bool = _opt(False, "show a preview window")

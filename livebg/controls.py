@@ -31,12 +31,15 @@ KEYS = {
     "m": "toggle_mirror",
     "r": "toggle_recording",
     "n": "next_background",
+    "f": "toggle_auto_frame",
+    "l": "toggle_low_light",
     "p": "previous_background",
     " ": "toggle_pause",
     "q": "quit",
     "\x1b": "quit",
 }
-KEY_HELP = "b effect on/off, n/p next/previous background, m mirror, r record, space pause camera, q/Esc quit"
+KEY_HELP = ("b effect on/off, n/p next/previous background, m mirror, f auto-frame, l low light, r record, "
+            "space pause camera, q/Esc quit")
 
 
 def default_backgrounds_dir() -> Path:
@@ -102,6 +105,11 @@ class Controller:
             else default_recordings_dir()
         self._model_lock = threading.Lock()
         self.switching_model: str | None = None
+        # The strengths light wrap and colour match come back at when switched on again.
+        from livebg.look import DEFAULT_COLOR_MATCH, DEFAULT_LIGHT_WRAP
+
+        self._wrap_on = settings.light_wrap if getattr(settings, "light_wrap", 0.0) > 0 else DEFAULT_LIGHT_WRAP
+        self._match_on = settings.color_match if getattr(settings, "color_match", 0.0) > 0 else DEFAULT_COLOR_MATCH
 
     # -- state ------------------------------------------------------------
     @property
@@ -244,6 +252,59 @@ class Controller:
     def toggle_mirror(self) -> bool:
         self.set_mirror(not self.mirror)
         return self.mirror
+
+    # -- studio look ------------------------------------------------------
+    @property
+    def light_wrap(self) -> bool:
+        return self.pipeline.stage.look.light_wrap > 0.0
+
+    @property
+    def color_match(self) -> bool:
+        return self.pipeline.stage.look.color_match > 0.0
+
+    @property
+    def auto_frame(self) -> bool:
+        return self.pipeline.framer is not None
+
+    @property
+    def low_light(self) -> bool:
+        return self.pipeline.lowlight is not None
+
+    def set_light_wrap(self, on: bool) -> None:
+        """Light wrap on (at the configured strength, else the default) or off; remembered."""
+        strength = self._wrap_on if on else 0.0
+        self.pipeline.set_light_wrap(strength)
+        self._remember(light_wrap=float(strength))
+
+    def set_color_match(self, on: bool) -> None:
+        """Colour match on (at the configured strength, else 0.5) or off; remembered."""
+        strength = self._match_on if on else 0.0
+        self.pipeline.set_color_match(strength)
+        self._remember(color_match=float(strength))
+
+    def set_auto_frame(self, on: bool) -> None:
+        self.pipeline.set_auto_frame(bool(on))
+        self._remember(auto_frame=bool(on))
+
+    def set_low_light(self, on: bool) -> None:
+        self.pipeline.set_low_light(bool(on))
+        self._remember(low_light=bool(on))
+
+    def toggle_light_wrap(self) -> bool:
+        self.set_light_wrap(not self.light_wrap)
+        return self.light_wrap
+
+    def toggle_color_match(self) -> bool:
+        self.set_color_match(not self.color_match)
+        return self.color_match
+
+    def toggle_auto_frame(self) -> bool:
+        self.set_auto_frame(not self.auto_frame)
+        return self.auto_frame
+
+    def toggle_low_light(self) -> bool:
+        self.set_low_light(not self.low_light)
+        return self.low_light
 
     # -- model ------------------------------------------------------------
     def model_choices(self) -> list[str]:
@@ -390,6 +451,10 @@ class Controller:
             lines.append("camera lost, reconnecting")
         if self.mirror:
             lines.append("mirrored")
+        look = [name for name, on in (("auto-frame", self.auto_frame), ("low light", self.low_light),
+                                      ("colour match", self.color_match)) if on]
+        if look:
+            lines.append(", ".join(look))
         return "\n".join(lines)
 
 

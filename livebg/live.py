@@ -130,6 +130,10 @@ class LivePipeline:
         self.recorder = None
         self.t_start = 0.0
         self.t_end = 0.0
+        # Studio look (livebg.lowlight, livebg.autoframe): None when off. Low light lifts the
+        # camera's picture before anything else sees it; auto-frame crops the composited output.
+        self.lowlight = None
+        self.framer = None
 
     # -- control (the tray calls these) ---------------------------------
     def set_background(self, spec: str) -> None:
@@ -148,6 +152,35 @@ class LivePipeline:
     def set_matter(self, matter) -> None:
         """Swap the model (opened by the caller, which may take a while)."""
         self.stage.set_matter(matter)
+
+    def set_low_light(self, on: bool) -> None:
+        """Lift a dark camera picture (from the next frame)."""
+        if bool(on) == (self.lowlight is not None):
+            return
+        if on:
+            from livebg.lowlight import LowLight, warmup
+
+            warmup()
+            self.lowlight = LowLight()
+        else:
+            self.lowlight = None
+
+    def set_auto_frame(self, on: bool) -> None:
+        """Keep the person centred and at a steady size (from the next frame)."""
+        if bool(on) == (self.framer is not None):
+            return
+        if on:
+            from livebg.autoframe import AutoFramer
+
+            self.framer = AutoFramer(self.width, self.height)
+        else:
+            self.framer = None
+
+    def set_light_wrap(self, strength: float) -> None:
+        self.stage.look.light_wrap = float(strength)
+
+    def set_color_match(self, strength: float) -> None:
+        self.stage.look.color_match = float(strength)
 
     def pause_camera(self) -> None:
         """Release the camera so other programs can use it; output continues with a placeholder."""
@@ -287,6 +320,9 @@ class LivePipeline:
             image = cover_fit(image, self.width, self.height)
             if self.mirror:
                 image = cv2.flip(image, 1)
+            lowlight = self.lowlight
+            if lowlight is not None:
+                image = lowlight(image, t)
             # Capture cost: decoding and scaling, not the wait for the camera's (or file's) pace.
             wait = self.source.last_wait
             self.timings["capture"].append(time.perf_counter() - t_got + max(0.0, t_got - t_read - wait))
@@ -304,7 +340,7 @@ class LivePipeline:
             frame = self._matte_in.get(timeout=0.1)
             if frame is None:
                 continue
-            if not self.stage.enabled:
+            if not self.stage.enabled and self.framer is None:  # auto-frame follows the matte even then
                 continue
             now = time.monotonic()
             if now - last_t > 1.0 or self._discontinuity.is_set():
@@ -312,6 +348,9 @@ class LivePipeline:
                 # matte's history (and a recurrent model's state) only misleads.
                 self._discontinuity.clear()
                 self.stage.reset()
+                for part in (self.lowlight, self.framer):
+                    if part is not None:
+                        part.reset()
             matte = self.stage.matte(frame.image)
             last_t = time.monotonic()
             if matte is None:  # the model failed before any good matte: keep the start-up frames
@@ -345,6 +384,9 @@ class LivePipeline:
                     matte = self._carrier.carry(matte, thumb, frame.image)
                     self.timings["carry"].append(time.perf_counter() - t0)
             out = self.stage.composite(frame.image, matte, reuse=False)
+            framer = self.framer
+            if framer is not None:
+                out = framer(out, matte.alpha if matte is not None else None, frame.t_capture)
             self._out.put(Frame(out, frame.index, frame.t_capture))
             self.stats.processed += 1
 

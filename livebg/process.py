@@ -54,7 +54,8 @@ def keep_freed_memory() -> bool:
 
 
 def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_writer: VideoWriter | None = None,
-                 progress: Callable[[int], None] | None = None, queue_size: int = 8) -> int:
+                 progress: Callable[[int], None] | None = None, queue_size: int = 8, lowlight=None,
+                 framer=None) -> int:
     """Every frame of ``reader``, in order, through ``stage`` into ``writer``.
 
     Five threads behind bounded queues (backpressure, never a dropped frame):
@@ -69,6 +70,11 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
     numeric libraries single-threaded: OpenCV's and numba's worker pools would
     only wait (spinning, on CPU) for work the other stages need the cores for.
     Returns the number of frames. Re-raises the first error from any thread.
+
+    lowlight (livebg.lowlight.LowLight): lifts each frame as it is decoded,
+    before the model sees it. framer (livebg.autoframe.AutoFramer): follows
+    each finished matte, in order; the output and the matte are both
+    cropped to its framing.
     """
     import cv2
 
@@ -79,7 +85,7 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
     q_out: queue.Queue = queue.Queue(queue_size)
     q_matte: queue.Queue = queue.Queue(queue_size)
     finished: queue.Queue = queue.Queue()  # finished mattes, in order, back to the model step for the tracker
-    matting = stage.enabled or matte_writer is not None
+    matting = stage.enabled or matte_writer is not None or framer is not None
 
     def put(q, item):
         while not stop.is_set():
@@ -109,7 +115,9 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
 
     def decode():
         try:
-            for image in reader.frames():
+            for k, image in enumerate(reader.frames()):
+                if lowlight is not None:
+                    image = lowlight(image, k / reader.fps)
                 if not put(q_in, image):
                     return
         finally:
@@ -141,13 +149,15 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
 
         numba.set_num_threads(1)  # for this thread only: the compositing kernel runs here
         while (item := get(q_out)) is not _END:
-            image, matte = item
-            writer.write(stage.composite(image, matte, reuse=False))
+            image, matte, window = item
+            out = stage.composite(image, matte, reuse=False)
+            writer.write(out if window is None else framer.apply(out, window))
 
     def encode_matte():
         while (item := get(q_matte)) is not _END:
-            matte, h, w = item
-            matte_writer.write(full_res_alpha_u8(matte.alpha if matte is not None else None, h, w))
+            matte, h, w, window = item
+            m = full_res_alpha_u8(matte.alpha if matte is not None else None, h, w)
+            matte_writer.write(m if window is None else framer.apply(m, window))
 
     threads = [threading.Thread(target=guarded(decode), name="livebg-decode", daemon=True),
                threading.Thread(target=guarded(model), name="livebg-model", daemon=True),
@@ -170,9 +180,13 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
                 matte = stage.matte_end(pending)
                 if stage.needs_feedback:
                     finished.put(pending)
-            if not put(q_out, (image, matte)):
+            window = None
+            if framer is not None:
+                framer.resize(image.shape[1], image.shape[0])
+                window = framer.update(matte.alpha if matte is not None else None, n / reader.fps)
+            if not put(q_out, (image, matte, window)):
                 break
-            if matte_writer is not None and not put(q_matte, (matte, image.shape[0], image.shape[1])):
+            if matte_writer is not None and not put(q_matte, (matte, image.shape[0], image.shape[1], window)):
                 break
             n += 1
             if progress is not None:
@@ -189,6 +203,21 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
     if errors:
         raise errors[0]
     return n
+
+
+def studio_parts(s: Settings, width: int, height: int):
+    """(LowLight or None, AutoFramer or None) as the settings ask (compiled and ready)."""
+    lowlight = framer = None
+    if s.low_light:
+        from livebg.lowlight import LowLight, warmup
+
+        warmup()
+        lowlight = LowLight()
+    if s.auto_frame:
+        from livebg.autoframe import AutoFramer
+
+        framer = AutoFramer(width, height)
+    return lowlight, framer
 
 
 def full_res_alpha_u8(alpha: np.ndarray | None, height: int, width: int) -> np.ndarray:
@@ -270,9 +299,12 @@ def run(s: Settings, overwrite: bool = False) -> int:
             log.info("%s", why)
             stage = Stage(matter, background, smoothing=s.smoothing,
                           guard=MattingGuard(opener=fallback_opener(s.offline)),  # a failing model hands over
-                          open_twin=lambda name: open_named(name, s.provider, s.offline))
+                          open_twin=lambda name: open_named(name, s.provider, s.offline),
+                          light_wrap=s.light_wrap, color_match=s.color_match,
+                          decontaminate=s.decontaminate)
             stack.callback(stage.close)
             stage.warmup()
+            lowlight, framer = studio_parts(s, reader.width, reader.height)
             t0 = time.monotonic()
             # Exited in reverse: the writers finish before the files move into place.
             tmp_out = stack.enter_context(atomic_file(out, overwrite=overwrite))
@@ -289,7 +321,8 @@ def run(s: Settings, overwrite: bool = False) -> int:
                 if show and (n % 10 == 0 or n == total):
                     print(f"\rlivebg: frame {n}/{total or '?'}", end="", file=sys.stderr, flush=True)
 
-            n = process_file(reader, stage, writer, matte_writer, progress=progress)
+            n = process_file(reader, stage, writer, matte_writer, progress=progress, lowlight=lowlight,
+                             framer=framer)
             if show:
                 print(file=sys.stderr)
             if n == 0:

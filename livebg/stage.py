@@ -18,14 +18,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 
 from livebg import compositing
 from livebg.backgrounds import Background
 from livebg.errors import LivebgError
 from livebg.faults import MattingGuard
+from livebg.look import Look
 from livebg.matting.base import Matter, check_frame
 from livebg.refine import Matte, Refiner, for_matter
+from livebg.refine.decontaminate import foreground_delta
 
 log = logging.getLogger("livebg")
 
@@ -50,12 +53,17 @@ class Stage:
     open_twin(name): a second instance of a model, for refiners that run a
     second view of each frame beside the first (see CropRefiner.use_twin);
     None to run the views one after the other.
+    light_wrap, color_match: the look's strengths (livebg.look, 0 = off); the
+    compositing kernel applies them. ``look`` may be changed between frames.
     """
 
     def __init__(self, matter: Matter, background: Background, *, smoothing: float = 0.6, refine: bool = True,
                  enabled: bool = True, guard: MattingGuard | None = None,
-                 open_twin: Callable[[str], Matter] | None = None):
+                 open_twin: Callable[[str], Matter] | None = None, light_wrap: float = 0.0,
+                 color_match: float = 0.0, decontaminate: bool = False):
         self.background = background
+        self.decontaminate = decontaminate  # the old room's colour out of the edge (livebg.refine.decontaminate)
+        self.look = Look(light_wrap, color_match)  # light wrap and colour match (livebg.look)
         self.smoothing = smoothing
         self.refine = refine
         self.enabled = enabled
@@ -116,6 +124,8 @@ class Stage:
         longer a continuation: a pause, a reconnect, a mirror toggle, a gap)."""
         with self._matte_lock:
             self.refiner.reset()
+        self.background.reset()  # the blur's memory of the room (a flag, read by the compositing thread)
+        self.look.reset()
 
     def adapt_resolution(self, budget_s: float, window: int = 8) -> int | None:
         """Step a resizable model's input size down its ``ladder`` when recent mattes took
@@ -242,7 +252,9 @@ class Stage:
             return image
         t0 = time.perf_counter()
         with self._bg_lock:
-            bg = self.background.render(image)
+            background = self.background
+            # The blur leaves the person out with the matte (no glow around them).
+            bg = background.render(image, alpha=matte.alpha) if background.wants_alpha else background.render(image)
         if bg is None:
             return image
         if not reuse or self._out is None or self._out.shape != image.shape:
@@ -251,9 +263,18 @@ class Stage:
                 self._out = out
         else:
             out = self._out
-        compositing.composite(image, matte.alpha, bg, out)
+        args = self.look.kernel_args(image, matte.alpha, bg)
+        if self.decontaminate:
+            args["fg_delta"] = self._foreground_delta(image, matte.alpha)
+        compositing.composite(image, matte.alpha, bg, out, **args)
         self.timings["compositing"].append(time.perf_counter() - t0)
         return out
+
+    def _foreground_delta(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """The subject's own colours at the edge, as a correction at the matte's size."""
+        h, w = alpha.shape
+        small = image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        return foreground_delta(small, alpha)
 
     def warmup(self) -> None:
         """Compile (or load from the cache) the numba kernels before the first frame.

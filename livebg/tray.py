@@ -24,6 +24,10 @@ log = logging.getLogger("livebg")
 
 APP = "livebg"
 
+# The Studio look submenu: Controller property / set_ method name, label.
+LOOK_ITEMS = (("light_wrap", "Light wrap"), ("color_match", "Match colours"), ("auto_frame", "Auto-frame"),
+              ("low_light", "Low-light boost"))
+
 
 # ---------------------------------------------------------------- can we show anything?
 def _x11_reachable() -> bool | None:
@@ -399,6 +403,14 @@ class _Gui:
         self.a_pause = QAction("Pause camera", m, checkable=True)
         self.a_pause.triggered.connect(lambda on: self._do(self.c.pause_camera if on else self.c.resume_camera))
         m.addAction(self.a_pause)
+        # Studio look: each a switch, applied from the next frame and remembered.
+        self.m_look = m.addMenu("Studio look")
+        self.look_actions = {}
+        for key, label in LOOK_ITEMS:
+            a = QAction(label, self.m_look, checkable=True)
+            a.triggered.connect(lambda on, k=key: self._do(getattr(self.c, f"set_{k}"), on))
+            self.m_look.addAction(a)
+            self.look_actions[key] = a
         self.a_preview = QAction("Show preview", m, checkable=True)
         self.a_preview.triggered.connect(self._show_preview)
         m.addAction(self.a_preview)
@@ -413,7 +425,7 @@ class _Gui:
         m.aboutToShow.connect(self._sync_menu)
         m.aboutToShow.connect(self._fill_backgrounds)
         m.aboutToShow.connect(self._fill_models)
-        for menu in (m, self.m_backgrounds, self.m_model):
+        for menu in (m, self.m_backgrounds, self.m_model, self.m_look):
             menu.aboutToShow.connect(self._status_soon)
             menu.aboutToHide.connect(self._status_soon)
         self._fill_backgrounds()
@@ -429,6 +441,8 @@ class _Gui:
         self.a_preview.setChecked(self.preview is not None and self.preview.isVisible())
         self.a_record.setText("Stop recording" if self.c.recording is not None else "Start recording")
         self.m_model.setEnabled(self.c.switching_model is None)
+        for key, a in self.look_actions.items():
+            a.setChecked(getattr(self.c, key))
 
     def _fill_backgrounds(self) -> None:
         from PySide6.QtGui import QAction
@@ -700,7 +714,7 @@ class _Gui:
             "icon": icon_rect,
             "menus": {name: self._menu_geometry(m) for name, m in
                       (("main", self.menu), ("Backgrounds", getattr(self, "m_backgrounds", None)),
-                       ("Model", getattr(self, "m_model", None)))},
+                       ("Model", getattr(self, "m_model", None)), ("Studio look", getattr(self, "m_look", None)))},
             "preview": None if self.preview is None else {"visible": self.preview.isVisible(),
                                                             "frames": self.preview.frames},
             "notifications": self.notifications,
@@ -711,6 +725,7 @@ class _Gui:
             "model": self.c.model,
             "switching_model": self.c.switching_model,
             "recording": str(rec) if rec is not None else None,
+            "look": {key: getattr(self.c, key) for key, _ in LOOK_ITEMS},
             "tooltip": self.icon.toolTip() if self.icon is not None else "",
             "time": time.time(),
         }

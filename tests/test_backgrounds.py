@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clips import SHARED
-from livebg.backgrounds import DEFAULT_BLUR, Background, BackgroundSpec, open_background, parse
+from livebg.backgrounds import DEFAULT_BLUR, Background, BackgroundSpec, BlurBackground, open_background, parse
 from livebg.errors import InputError
 
 BEACH = SHARED / "backgrounds" / "beach.png"
@@ -186,6 +186,78 @@ def test_blur_odd_and_tiny_frames(hw):
     frame = _portrait_frame(hw[1], hw[0])
     out = open_background("blur:100").render(frame)
     assert out.shape == frame.shape and out.dtype == np.uint8
+
+
+# ---------------------------------------------------------------- blur without the person (no glow)
+
+def _person_over_room(n=1, amplitude=0):
+    """Frames of a real portrait over a real room picture, the room itself, and the true alphas."""
+    from clips import person_frames
+
+    room = cv2.imread(str(SHARED / "backgrounds" / "background_bauhaus.png"), cv2.IMREAD_COLOR)
+    from livebg.frames import cover_fit
+
+    room = cover_fit(room, 640, 360)
+    frames, alphas = person_frames(n, 640, 360, background=room, amplitude=amplitude)
+    return frames, room, [a.astype(np.float32) / 255.0 for a in alphas]
+
+
+def _band(alpha, near=3, far=30):
+    d = cv2.distanceTransform((alpha <= 0.01).astype(np.uint8), cv2.DIST_L2, 5)
+    return (d >= near) & (d <= far)
+
+
+def test_blur_with_the_matte_leaves_the_person_out():
+    """Just outside the person, the plain blur shows the person smeared into the room (a glow); with
+    the matte, the room alone: far closer to the room blurred without anyone in front of it."""
+    frames, room, alphas = _person_over_room()
+    frame, alpha = frames[0], alphas[0]
+    truth = open_background("blur").render(room).astype(np.int16)
+    band = _band(alpha)
+    small = cv2.resize(alpha, (320, 180), interpolation=cv2.INTER_AREA)  # any size with the frame's aspect
+    glow = np.abs(open_background("blur").render(frame).astype(np.int16) - truth)[band].mean()
+    left_out = np.abs(open_background("blur").render(frame, alpha=small).astype(np.int16) - truth)[band].mean()
+    assert left_out < 0.5 * glow, (left_out, glow)
+    assert open_background("blur").wants_alpha and not open_background("color:#00ff00").wants_alpha
+
+
+def test_blur_remembers_the_room_the_person_uncovers():
+    """A person who moves shows the room behind where they stood; the blur keeps it for the frames
+    after, so the room beside them is better known than from one frame; reset() forgets it."""
+    frames, room, alphas = _person_over_room(30, amplitude=60)
+    truth = open_background("blur").render(room).astype(np.int16)
+    remembering, forgetful = open_background("blur"), BlurBackground(remember=False)
+    errs = {"remembering": [], "forgetful": []}
+    for frame, alpha in zip(frames, alphas):
+        band = _band(alpha)
+        for name, bg in (("remembering", remembering), ("forgetful", forgetful)):
+            errs[name].append(np.abs(bg.render(frame, alpha=alpha).astype(np.int16) - truth)[band].mean())
+    assert errs["remembering"][0] == pytest.approx(errs["forgetful"][0])  # nothing seen yet
+    assert np.mean(errs["remembering"][10:]) < 0.9 * np.mean(errs["forgetful"][10:])
+    remembering.reset()
+    np.testing.assert_array_equal(remembering.render(frames[0], alpha=alphas[0]),
+                                  forgetful.__class__(remember=True).render(frames[0], alpha=alphas[0]))
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_blur_with_an_empty_or_full_matte(fill):
+    """No person: the plain blur (up to rounding); a person filling the picture: still a blur of it,
+    never NaN or black."""
+    frame = _portrait_frame(320, 180)
+    alpha = np.full((90, 160), fill, np.float32)
+    out = open_background("blur").render(frame, alpha=alpha)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    plain = open_background("blur").render(frame)
+    assert np.abs(out.astype(np.int16) - plain).mean() < (1.0 if fill == 0.0 else 12.0)
+    assert out.mean() > 20
+
+
+def test_blur_with_a_plate_ignores_the_matte():
+    """Stills hand over a person-free plate: that is blurred, whatever the matte."""
+    frame = _portrait_frame(320, 180)
+    plate = np.full_like(frame, 90)
+    bg = open_background("blur")
+    np.testing.assert_array_equal(bg.render(frame, plate, alpha=np.ones((90, 160), np.float32)), bg.render(plate))
 
 
 # ---------------------------------------------------------------- image

@@ -235,3 +235,145 @@ def test_exact_in_practice():
     fg, alpha, bg = _random_case(rng, (720, 1280), (360, 640))
     diff = np.abs(composite(fg, alpha, bg).astype(np.int16) - reference_composite(fg, alpha, bg))
     assert diff.max() <= 1 and (diff == 0).mean() > 0.9999
+
+
+# ---------------------------------------------------------------- foreground corrections in the same pass
+# (fg_delta for a matting model's foreground colours; gain for colour match; wrap and wrap_light for light wrap)
+
+def reference_composite_look(fg, alpha, bg, fg_delta=None, gain=None, wrap=None, wrap_light=None):
+    """The documented formula in float64: out = bg + a ((fg + up(fg_delta)) gain + up(e) - bg), rounded
+    and clamped, e = wrap (wrap_light - gain x the frame's local average), each plane upsampled like
+    the alpha. (Here the wrap is at the alpha's size.)"""
+    from livebg.compositing import local_average
+
+    H, W = fg.shape[:2]
+    h, w = alpha.shape
+    g = np.ones(3) if gain is None else np.asarray(gain, np.float64)
+    e = np.zeros((h, w, 3))
+    if fg_delta is not None:
+        e += g * fg_delta  # (fg + up(delta)) g = fg g + up(g delta): the same
+    if wrap is not None:
+        e += wrap[..., None].astype(np.float64) * (wrap_light - g * local_average(fg, h, w))
+    up_e = np.stack([reference_upsample(e[..., c], H, W) for c in range(3)], axis=-1)
+    a = np.clip(reference_upsample(alpha, H, W), 0.0, 1.0)[..., None]
+    t = fg.astype(np.float64) * g + up_e
+    out = bg.astype(np.float64) + a * (t - bg)
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+
+
+def _look_inputs(rng, alpha_hw):
+    h, w = alpha_hw
+    return {"fg_delta": rng.normal(0, 20, (h, w, 3)).astype(np.float32),
+            "gain": (1.2, 0.9, 1.05),
+            "wrap": (rng.random((h, w)) * 0.6).astype(np.float32),
+            "wrap_light": (rng.random((h, w, 3)) * 255).astype(np.float32)}
+
+
+def test_no_corrections_is_the_plain_kernel_bit_for_bit():
+    for (h, w), ahw in CASES:
+        rng = np.random.default_rng(h * 31 + ahw[0])
+        fg, alpha, bg = _random_case(rng, (h, w), ahw)
+        np.testing.assert_array_equal(composite(fg, alpha, bg, fg_delta=None, gain=None, wrap=None, wrap_light=None),
+                                      composite(fg, alpha, bg))
+
+
+@pytest.mark.parametrize("which", [("fg_delta",), ("gain",), ("wrap", "wrap_light"), ("fg_delta", "gain"),
+                                   ("fg_delta", "gain", "wrap", "wrap_light")])
+@pytest.mark.parametrize("frame_hw,alpha_hw", CASES, ids=[f"{f[0]}x{f[1]}-a{a[0]}x{a[1]}" for f, a in CASES])
+def test_corrections_match_reference(frame_hw, alpha_hw, which):
+    rng = np.random.default_rng(frame_hw[1] * 7 + alpha_hw[0])
+    fg, alpha, bg = _random_case(rng, frame_hw, alpha_hw)
+    kw = {k: v for k, v in _look_inputs(rng, alpha_hw).items() if k in which}
+    keep = {k: np.array(v, copy=True) for k, v in kw.items()}
+    got = composite(fg, alpha, bg, **kw)
+    diff = np.abs(got.astype(np.int16) - reference_composite_look(fg, alpha, bg, **kw))
+    # One level where float32 and float64 round a .5 differently (more such ties with more terms).
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.98, (diff.max(), (diff == 0).mean())
+    for k, v in kw.items():
+        np.testing.assert_array_equal(np.asarray(v), keep[k])  # inputs left alone
+
+
+def test_fg_delta_is_added_and_clamped():
+    """A correction of +300 makes the person white and -300 black; where the alpha is 0 the background
+    stays exactly; a zero correction is the plain blend."""
+    rng = np.random.default_rng(12)
+    fg, alpha, bg = _random_case(rng, (72, 128), (36, 64))
+    for value, want in ((300.0, 255), (-300.0, 0)):
+        delta = np.full((36, 64, 3), value, np.float32)
+        out = composite(fg, np.ones((36, 64), np.float32), bg, fg_delta=delta)
+        assert (out == want).all()
+        np.testing.assert_array_equal(composite(fg, np.zeros((36, 64), np.float32), bg, fg_delta=delta), bg)
+    np.testing.assert_array_equal(composite(fg, alpha, bg, fg_delta=np.zeros((36, 64, 3), np.float32)),
+                                  composite(fg, alpha, bg))
+
+
+def test_full_wrap_is_the_light_and_unit_gain_changes_nothing():
+    """On a flat person (no detail to keep) a full wrap gives the light itself."""
+    rng = np.random.default_rng(13)
+    _, _, bg = _random_case(rng, (90, 160), (45, 80))
+    fg = np.full((90, 160, 3), 200, np.uint8)
+    one = np.ones((45, 80), np.float32)
+    light = np.full((45, 80, 3), 77.0, np.float32)
+    assert (composite(fg, one, bg, wrap=one, wrap_light=light) == 77).all()
+    fg, alpha, bg = _random_case(rng, (90, 160), (45, 80))
+    np.testing.assert_array_equal(composite(fg, alpha, bg, gain=(1.0, 1.0, 1.0)), composite(fg, alpha, bg))
+
+
+def test_corrections_same_on_any_number_of_threads():
+    import numba
+
+    rng = np.random.default_rng(14)
+    fg, alpha, bg = _random_case(rng, (181, 243), (37, 61))
+    kw = _look_inputs(rng, (37, 61))
+    n = numba.get_num_threads()
+    results = []
+    try:
+        for k in sorted({1, n}):
+            numba.set_num_threads(k)
+            results.append(composite(fg, alpha, bg, **kw))
+    finally:
+        numba.set_num_threads(n)
+    for got in results[1:]:
+        np.testing.assert_array_equal(got, results[0])
+
+
+@pytest.mark.parametrize("kw,error", [
+    ({"fg_delta": np.zeros((10, 10, 3), np.float32)}, ValueError),       # not the alpha's size
+    ({"fg_delta": np.zeros((4, 6), np.float32)}, ValueError),            # no channels
+    ({"fg_delta": np.zeros((4, 6, 3), np.int32)}, TypeError),
+    ({"wrap": np.zeros((4, 6), np.float32)}, ValueError),                # wrap without its light
+    ({"wrap_light": np.zeros((4, 6, 3), np.float32)}, ValueError),
+    ({"gain": (1.0, 2.0)}, ValueError),
+    ({"gain": (1.0, float("nan"), 1.0)}, ValueError),
+    ({"fg_delta": [[0.0]]}, ValueError),
+])
+def test_bad_corrections_are_clear_errors(kw, error):
+    with pytest.raises(error):
+        composite(np.zeros((8, 12, 3), np.uint8), np.zeros((4, 6), np.float32), np.zeros((8, 12, 3), np.uint8), **kw)
+
+
+def test_wrap_smaller_than_the_alpha_is_folded_then_scaled():
+    """Light wrap's fields may come at a quarter of the matte's size: its correction is formed there
+    (with the frame averaged down to that size) and scaled to the frame from there, bilinearly like
+    the alpha; a foreground correction beside it from the alpha's size."""
+    from livebg.compositing import local_average
+
+    rng = np.random.default_rng(15)
+    fg, alpha, bg = _random_case(rng, (720, 1280), (360, 640))
+    m = (rng.random((90, 160)) * 0.5).astype(np.float32)
+    light = (rng.random((90, 160, 3)) * 255).astype(np.float32)
+    delta = rng.normal(0, 10, (360, 640, 3)).astype(np.float32)
+    g = np.array([1.1, 1.0, 0.9])
+    got = composite(fg, alpha, bg, wrap=m, wrap_light=light, fg_delta=delta, gain=tuple(g))
+    small = (light - local_average(fg, 90, 160) * g.astype(np.float32)) * m[..., None]
+    up_w = np.stack([reference_upsample(small[..., c].astype(np.float64), 720, 1280) for c in range(3)], axis=-1)
+    up_d = np.stack([reference_upsample(delta[..., c].astype(np.float64), 720, 1280) for c in range(3)], axis=-1)
+    a = np.clip(reference_upsample(alpha, 720, 1280), 0, 1)[..., None]
+    want = np.clip(np.floor(bg + a * ((fg + up_d) * g + up_w - bg) + 0.5), 0, 255)
+    diff = np.abs(got.astype(np.int16) - want)
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.98
+    # The local average is an average: on a smooth picture, the area average's.
+    smooth = cv2.GaussianBlur(fg, (0, 0), 6)
+    assert np.abs(local_average(smooth, 90, 160) - cv2.resize(smooth, (160, 90), interpolation=cv2.INTER_AREA)).max() < 3
+    with pytest.raises(ValueError, match="wrap_light"):
+        composite(fg, alpha, bg, wrap=np.zeros((90, 160), np.float32), wrap_light=np.zeros((90, 40, 3), np.float32))

@@ -302,6 +302,51 @@ def test_pause_shows_a_placeholder_and_resume_brings_the_picture_back(ctl, camer
     ctl.sink.wait_for(_raw_match(camera_frames), "the camera picture after resuming")
 
 
+# ---------------------------------------------------------------- studio look
+
+def test_studio_look_switches_apply_at_once_and_are_remembered(ctl, camera_frames):
+    """Auto-frame crops the picture (the output is no longer the camera's frame, even with the effect
+    off: the matting goes on for the framing), low light leaves this well-lit picture as it is, light wrap and colour match reach the
+    compositing; each switch is saved in the user's config and shown in the tooltip."""
+    ctl.set_auto_frame(False)
+    ctl.set_low_light(False)
+    ctl.set_enabled(False)
+    raw = _raw_match(camera_frames)
+    ctl.sink.wait_for(raw, "the raw picture")
+    assert ctl.toggle_auto_frame() is True and ctl.pipeline.framer is not None
+    ctl.sink.wait_for(lambda f: not raw(f), "the framed picture")  # the matting goes on for it
+    assert "auto-frame" in ctl.status()
+    assert ctl.toggle_auto_frame() is False and ctl.pipeline.framer is None
+    ctl.sink.wait_for(raw, "the whole picture again")
+    assert ctl.toggle_low_light() is True and ctl.pipeline.lowlight is not None
+    ctl.sink.wait_for(raw, "the well-lit picture, untouched by low light")
+    ctl.set_low_light(False)
+    wrap = ctl.pipeline.stage.look.light_wrap
+    assert ctl.light_wrap is (wrap > 0)
+    ctl.set_light_wrap(False)
+    assert ctl.pipeline.stage.look.light_wrap == 0.0 and not ctl.light_wrap
+    ctl.set_light_wrap(True)
+    assert ctl.pipeline.stage.look.light_wrap == Settings().light_wrap
+    assert ctl.toggle_color_match() is True and ctl.pipeline.stage.look.color_match == 0.5
+    saved = _saved()
+    assert saved["auto_frame"] is False and saved["low_light"] is False
+    assert saved["light_wrap"] == Settings().light_wrap and saved["color_match"] == 0.5
+    built = config.build({})
+    assert built.color_match == 0.5 and built.auto_frame is False
+    ctl.set_color_match(False)
+    assert _saved()["color_match"] == 0.0
+
+
+def test_keys_f_and_l(ctl):
+    ctl.set_auto_frame(False)
+    ctl.set_low_light(False)
+    assert ctl.handle_key("f") == "toggle_auto_frame" and ctl.auto_frame
+    assert ctl.handle_key("F") == "toggle_auto_frame" and not ctl.auto_frame
+    assert ctl.handle_key("l") == "toggle_low_light" and ctl.low_light
+    ctl.handle_key("l")
+    assert not ctl.low_light
+
+
 # ---------------------------------------------------------------- model
 
 def test_model_switch_and_back(ctl, corners):

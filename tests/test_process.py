@@ -264,3 +264,53 @@ def test_process_takes_the_usual_colour_forms(tmp_path, spec, rgb):
     _, bg = _regions(alphas[3])
     err = np.abs(got[3].astype(int) - np.array(rgb[::-1]))[bg].mean()
     assert err < 10, f"background is not {spec} (mean abs diff {err:.1f})"
+
+
+# ---------------------------------------------------------------- studio look: auto-frame, low light
+
+def test_process_auto_frame_centres_the_person_and_crops_the_matte_alike(tmp_path):
+    """A person standing 15% of the width right of the middle: after 1.5 s they are within 8% of it
+    in the output, and the matte written beside it is cropped the same way (the blue background
+    shows exactly where the written matte says background)."""
+    w, h, n = 640, 360, 90
+    frames, alphas = person_frames(n, w, h, amplitude=20)
+    a0 = alphas[0].astype(np.float32)
+    shift = int(round(0.15 * w + w / 2 - (a0.sum(0) * (np.arange(w) + 0.5)).sum() / a0.sum()))
+    frames = [np.roll(f, shift, axis=1) for f in frames]  # the wall repeats: nothing wraps that shows
+    path = write_clip(tmp_path / "right.mp4", frames, fps=30)
+    out, matte = tmp_path / "framed.mp4", tmp_path / "framed.mkv"
+    r = run_livebg("process", path, "-o", out, "--matte-out", matte, "--background", "color:#0000ff",
+                   "--auto-frame")
+    assert r.returncode == 0, r.stderr
+    got, _, size = read_all(out)
+    mattes, _, msize = read_all(matte, fmt="gray")
+    assert len(got) == len(mattes) == n and size == msize == (w, h)
+    centres = [(m.astype(np.float32).sum(0) * (np.arange(w) + 0.5)).sum() / m.sum() for m in mattes]
+    late = np.abs(np.array(centres[45:]) - w / 2)
+    assert (late <= 0.08 * w).mean() >= 0.9, late
+    for g, m in zip(got[45::10], mattes[45::10]):
+        bg = cv2.erode((m < 10).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        fg = cv2.erode((m > 245).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        blue = (g[..., 0] > 200) & (g[..., 1] < 60) & (g[..., 2] < 60)
+        assert blue[bg].mean() > 0.97 and blue[fg].mean() < 0.03
+
+
+def test_process_low_light_lifts_a_dark_clip(tmp_path):
+    """The same clip with a third of the light: lifted, the person is back within 15% of their
+    brightness; without --low-light they stay dark."""
+    from livebg.lowlight import _linear_to_srgb, _srgb_to_linear
+
+    w, h, n = 640, 360, 30
+    frames, alphas = person_frames(n, w, h, amplitude=20)
+    dark = [np.clip(_linear_to_srgb(_srgb_to_linear(f) / 3.0) + 0.5, 0, 255).astype(np.uint8) for f in frames]
+    path = write_clip(tmp_path / "dark.mp4", dark, fps=30)
+    for flag, lo, hi in (("--low-light", 0.85, 1.15), (None, 0.3, 0.7)):
+        out = tmp_path / f"out{flag or ''}.mp4"
+        r = run_livebg("process", path, "-o", out, "--background", "none", *([flag] if flag else []))
+        assert r.returncode == 0, r.stderr
+        got, _, _ = read_all(out)
+        for i in range(10, n, 5):
+            person = alphas[i] == 255
+            ratio = cv2.cvtColor(got[i], cv2.COLOR_BGR2GRAY)[person].mean() / \
+                cv2.cvtColor(frames[i], cv2.COLOR_BGR2GRAY)[person].mean()
+            assert lo <= ratio <= hi, (flag, i, ratio)

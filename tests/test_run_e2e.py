@@ -187,3 +187,29 @@ def test_run_bad_input_is_one_clear_line(args, message, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert lines and lines[-1].startswith("livebg: error:") and message in lines[-1], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_run_with_the_whole_studio_look_keeps_30fps(device, tmp_path):
+    """A dark camera (a third of the light), everything on: low light, auto-frame, light wrap and
+    colour match over an image. 720p at 30 fps still, and the person comes out lifted (auto-frame's
+    framing is checked in test_process and test_autoframe)."""
+    from clips import SHARED
+    from livebg.lowlight import _linear_to_srgb, _srgb_to_linear
+
+    frames, alphas = person_frames(60)
+    dark = [np.clip(_linear_to_srgb(_srgb_to_linear(f) / 3.0) + 0.5, 0, 255).astype(np.uint8) for f in frames]
+    cam = write_clip(tmp_path / "dark.mp4", dark, fps=30)
+    r = run_livebg("run", "--input", cam, "--device", "/dev/video7", "--no-tray", "--duration", 6,
+                   "--background", SHARED / "backgrounds" / "beach.png", "--low-light", "--auto-frame",
+                   "--light-wrap", "0.5", "--color-match", "0.5", env=device.env())
+    assert r.returncode == 0, r.stderr
+    got = device.frames_bgr(W, H)
+    assert 30 * 0.85 <= device.mean_fps() <= 30 * 1.15
+    assert np.diff(device.timestamps()).max() < 0.2
+    late = got[len(got) // 2:]
+    # The person (the middle of the framed picture) is brighter than in the dark camera picture.
+    middle = (slice(H // 3, 2 * H // 3), slice(W * 2 // 5, W * 3 // 5))
+    before = np.mean([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)[middle].mean() for f in dark])
+    after = np.mean([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)[middle].mean() for f in late])
+    assert after > 1.3 * before, (after, before)
+    assert "Traceback" not in r.stderr

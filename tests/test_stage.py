@@ -121,3 +121,29 @@ def test_composite_passes_through_when_off_or_without_a_matte(frames):
         assert stage.composite(frames[0], m) is frames[0]
     finally:
         stage.close()
+
+
+def test_decontamination_takes_the_old_rooms_colour_out_of_the_edge():
+    """A portrait over a loud green room composited onto grey, with the true matte:
+    the hair's edge comes out less green with the stage's decontamination on."""
+    import cv2
+
+    from clips import load_portrait
+    from livebg.refine import Matte
+
+    image, alpha = load_portrait("p_d684dae3")
+    s = 720 / image.shape[0]
+    F = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA).astype(np.float32)
+    a = cv2.resize(alpha, (F.shape[1], F.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    frame = np.clip(F * a[..., None] + np.float32([30, 200, 40]) * (1 - a[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    matte = Matte(cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), interpolation=cv2.INTER_AREA))
+    band = (a > 0.1) & (a < 0.9)
+    green = {}
+    for on in (False, True):
+        stage = Stage(open_named("mediapipe-selfie"), open_background("color:#808080"), decontaminate=on)
+        try:
+            out = stage.composite(frame, matte).astype(np.float32)
+        finally:
+            stage.close()
+        green[on] = (out[..., 1] - (out[..., 0] + out[..., 2]) / 2)[band].mean()
+    assert green[True] < 0.7 * green[False], green

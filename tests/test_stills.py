@@ -464,3 +464,31 @@ def test_modnet_path_contract_with_the_proxy(tmp_path):
     assert r.returncode == 0, r.stderr
     rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert rgba.shape == image.shape[:2] + (4,)
+
+
+def test_light_wrap_and_colour_match_on_a_background(tmp_path):
+    """On a new background the edge takes on some of its light and, with --color-match, the person's
+    colours move toward its; well inside and well outside the person nothing else changes. Bad
+    strengths are one clear line."""
+    image, true = _portrait("p_818e689d", 864)
+    src = _write(tmp_path / "in.jpg", image)
+    beach = str(SHARED / "backgrounds" / "beach.png")
+    outs = {}
+    for name, extra in (("plain", ["--light-wrap", "0"]), ("wrap", ["--light-wrap", "0.6"]),
+                        ("match", ["--light-wrap", "0", "--color-match", "1"])):
+        out = tmp_path / f"{name}.png"
+        r = run_livebg("cutout", src, "-o", out, "--background", beach, *extra)
+        assert r.returncode == 0, r.stderr
+        outs[name] = cv2.imread(str(out)).astype(np.int16)
+    fg, bg = _regions(true)
+    edge = (true > 0.3) & (true < 0.95)
+    assert np.abs(outs["wrap"] - outs["plain"])[edge].mean() > 2
+    deep = cv2.erode(fg.astype(np.uint8), np.ones((61, 61), np.uint8)).astype(bool)
+    assert np.abs(outs["wrap"] - outs["plain"])[deep].mean() < 0.5
+    assert (np.abs(outs["wrap"] - outs["plain"])[bg] > 1).mean() < 0.002  # (only where the matte strays)
+    bg_mean = outs["plain"][bg].mean(0)
+    before = np.abs(outs["plain"][fg].mean(0) - bg_mean).sum()
+    after = np.abs(outs["match"][fg].mean(0) - bg_mean).sum()
+    assert after < before - 20, (after, before)
+    r = run_livebg("cutout", src, "-o", tmp_path / "x.png", "--background", beach, "--light-wrap", "2")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["livebg: error: --light-wrap must be from 0 to 1, got 2.0"]

@@ -621,3 +621,39 @@ def test_missing_qt_library_is_named_with_its_package(tmp_path):
              "libEGL.so.1", "libxcb-render-util.so.0")
     assert [debian_package(n) for n in names] == ["libxcb-icccm4", "libxkbcommon-x11-0", "libx11-xcb1", "libglib2.0-0",
                                                   "libdbus-1-3", "libegl1", "libxcb-render-util0"]
+
+
+def test_studio_look_submenu(xtray, shim, clip, camera, tmp_path):
+    """The Studio look submenu's four switches, clicked in the real tray: each applies to the running
+    pipeline (auto-frame crops the picture at once) and is remembered for the next start."""
+    cfg = _user_config(tmp_path, backgrounds_dir=tmp_path / "bg", recordings_dir=tmp_path / "rec")
+    device = FakeV4L2Device(tmp_path, "/dev/video7", lib=shim)
+    app = Livebg(xtray, device, tmp_path, "--input", clip, "--background", "none")
+    try:
+        app.wait_frames(_raw(camera), "the camera picture (background none)")
+        main = app.open_menu()
+        assert "Studio look" in main["items"]
+        app.x.hover(*app.menu_item(main, "Studio look"))
+        s = app.wait_status(lambda s: (s["menus"].get("Studio look") or {}).get("items"), "the Studio look submenu")
+        items = s["menus"]["Studio look"]["items"]
+        assert list(items) == ["Light wrap", "Match colours", "Auto-frame", "Low-light boost"]
+        assert items["Light wrap"]["checked"] and not items["Auto-frame"]["checked"]  # the defaults
+        xtray.screenshot(artifact_dir("tray") / "07-studio-look.png")
+        app.x.click(*app.menu_item(s["menus"]["Studio look"], "Auto-frame"))
+        app.wait_status(lambda s: s["look"]["auto_frame"] and not s["menus"]["main"], "auto-frame on")
+        app.wait_frames(lambda f: not _raw(camera)(f), "the framed picture")
+        for label, key, want in (("Low-light boost", "low_light", True), ("Light wrap", "light_wrap", False),
+                                 ("Match colours", "color_match", True)):
+            app.choose(label, submenu="Studio look")
+            app.wait_status(lambda s, k=key, w=want: s["look"][k] is w, f"{label} switched")
+        app.wait_status(lambda s: "auto-frame, low light, colour match" in s["tooltip"], "the tooltip to say so")
+        app.choose("Quit")
+        assert app.proc.wait(TIMEOUT) == 0, app.stderr()
+        from livebg import config
+
+        saved = config.load_file(cfg)
+        assert saved["auto_frame"] is True and saved["low_light"] is True
+        assert saved["light_wrap"] == 0.0 and saved["color_match"] == 0.5
+        assert "Traceback" not in app.stderr()
+    finally:
+        app.stop()

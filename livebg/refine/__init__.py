@@ -45,6 +45,7 @@ def for_matter(matter: Matter, smoothing: float = 0.6, refine: bool = True) -> R
 
 def warmup() -> None:
     """Compile (or load from the cache) the refinement kernels before the first frame."""
-    from livebg.refine.edges import warmup as edges_warmup
+    from livebg.refine import decontaminate, edges
 
-    edges_warmup()
+    edges.warmup()
+    decontaminate.warmup()

@@ -9,8 +9,8 @@ subject just inside, and the mix is undone: ``F = (I - (1 - a) B) / a``.
 Where the alpha is small that division is unreliable, and the colour
 matters little: there the estimate leans on the subject's local colour.
 
-Cheap on purpose (blurs of a quarter-size copy, then one pass at the
-matte's size: about a millisecond at 640x360): it runs on every frame. The
+Cheap on purpose (blurs of a quarter-size copy, then one numba pass at the
+matte's size, bench/speed.py's "decontamination" row): it runs on every frame. The
 compositor adds the correction, at the matte's resolution, to the full-size
 frame's colours (livebg.compositing.composite's ``fg_delta``), so the
 picture keeps its full detail. (Robust Video Matting's own foreground
@@ -20,8 +20,13 @@ bench/quality.py's fringe figures.)
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
+from livebg import kernelcache
+
+kernelcache.configure()  # before numba: its cache goes to the user's cache folder
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
 
 
 def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
@@ -30,8 +35,33 @@ def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     return num / np.maximum(den, np.float32(1e-4))[..., None]
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def _unmix(image, alpha, room, subject, low, ramp, out):
+    """Per pixel of the fractional edge: F = (I - (1 - a) B) / a, leaning on the
+    subject's local colour where a is small; out = F - I (0 off the edge)."""
+    h, w = alpha.shape
+    lo = np.float32(1.0 / 255.0)
+    hi = np.float32(254.0 / 255.0)
+    inv_ramp = np.float32(1.0) / ramp
+    for y in range(h):
+        for x in range(w):
+            a = alpha[y, x]
+            if a <= lo or a >= hi:
+                for c in range(3):
+                    out[y, x, c] = np.float32(0.0)
+                continue
+            t = min(max((a - low) * inv_ramp, np.float32(0.0)), np.float32(1.0))
+            inv_a = np.float32(1.0) / max(a, np.float32(1e-3))
+            for c in range(3):
+                i = np.float32(image[y, x, c])
+                f = (i - (np.float32(1.0) - a) * room[y, x, c]) * inv_a
+                f = t * f + (np.float32(1.0) - t) * subject[y, x, c]
+                f = min(max(f, np.float32(0.0)), np.float32(255.0))
+                out[y, x, c] = f - i
+
+
 def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int = 4, sigma: float = 4.0,
-                     low: float = 0.05, ramp: float = 0.25) -> np.ndarray:
+                     low: float = 0.05, ramp: float = 0.25, out: np.ndarray | None = None) -> np.ndarray:
     """The correction F - I at the matte's size: float32 (h, w, 3), 0 where the
     alpha is 0 or 1.
 
@@ -39,22 +69,23 @@ def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int = 4, sigma
     (h, w) in [0, 1]. The room's and the subject's local colours are found on
     a ``scale``-times smaller copy with a Gaussian of ``sigma`` (its pixels);
     below ``low`` + ``ramp`` the estimate blends towards the subject's colour.
+    ``out``: a buffer to write into.
     """
     h, w = alpha.shape
-    I = small.astype(np.float32)
+    alpha = np.ascontiguousarray(alpha, dtype=np.float32)
     sh, sw = max(1, h // scale), max(1, w // scale)
-    Is = cv2.resize(I, (sw, sh), interpolation=cv2.INTER_AREA)
+    Is = cv2.resize(small, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
     As = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
     room = (1.0 - As) ** 4        # where the room shows (weights, not a cut)
     subject = As ** 4
     B = cv2.resize(_local_mean(Is, room, sigma), (w, h), interpolation=cv2.INTER_LINEAR)
     Fl = cv2.resize(_local_mean(Is, subject, sigma), (w, h), interpolation=cv2.INTER_LINEAR)
-    a = alpha[..., None]
-    F = (I - (1.0 - a) * B) / np.maximum(a, np.float32(1e-3))
-    t = np.clip((a - low) / ramp, 0.0, 1.0)
-    F = t * F + (1.0 - t) * Fl
-    np.clip(F, 0.0, 255.0, out=F)
-    delta = F - I
-    # Only the fractional edge: solid subject and plain room keep the frame's colours exactly.
-    band = ((alpha > 1.0 / 255.0) & (alpha < 254.0 / 255.0))[..., None]
-    return np.where(band, delta, np.float32(0.0)).astype(np.float32, copy=False)
+    if out is None or out.shape != (h, w, 3):
+        out = np.empty((h, w, 3), np.float32)
+    _unmix(np.ascontiguousarray(small), alpha, B, Fl, np.float32(low), np.float32(ramp), out)
+    return out
+
+
+def warmup() -> None:
+    """Compile (or load from the cache) the kernel before the first frame."""
+    foreground_delta(np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 0.5, np.float32))

@@ -34,6 +34,9 @@ class Options:
     size: int | None = None
     quality: int = 95
 
+    light_wrap: float = 0.0    # on a background: its light on the subject's edge (livebg.look), 0 to 1
+    color_match: float = 0.0   # on a background: the subject's colours moved this far toward its colours
+
 
 #: Pictures bigger than this have their foreground colours solved at about this size and then
 #: refined at full size along the edge only (livebg.foreground): a 12-megapixel photo in 0.6 s
@@ -220,10 +223,14 @@ def compose(bgr: np.ndarray, alpha: np.ndarray, options: Options,
         shadow = contact_shadow(a) if options.shadow_style == "contact" else shadow_alpha(a)
     a3 = a[..., None]
     if flat:
-        bg = background.render(frame, plate).astype(np.float32)
+        rendered = background.render(frame, plate)
+        # On a canvas the subject has been placed already: its colours there are the picture.
+        subject = bgr if frame is bgr else np.clip(fg, 0, 255).astype(np.uint8)
+        colour = _look(fg.astype(np.float32), subject, a, rendered, options)
+        bg = rendered.astype(np.float32)
         if shadow is not None:
             bg *= 1.0 - shadow[..., None]
-        out = fg.astype(np.float32) * a3 + bg * (1.0 - a3)
+        out = colour * a3 + bg * (1.0 - a3)
         visible = a if shadow is None else a + (1.0 - a) * shadow
         result = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     else:
@@ -248,6 +255,28 @@ def compose(bgr: np.ndarray, alpha: np.ndarray, options: Options,
     if options.size is not None and (options.canvas is None or frame is bgr):
         result = fit_size(result, options.size)
     return result
+
+
+def _look(colour: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, bg: np.ndarray, options: Options) -> np.ndarray:
+    """The subject's colour with colour match and light wrap, as the live compositing kernel applies
+    them (livebg.compositing.composite): the gain first, then the wrap moves the local average
+    colour toward the light."""
+    from livebg.look import background_light, match_gain, wrap_weight
+
+    if options.light_wrap <= 0.0 and options.color_match <= 0.0:
+        return colour
+    h, w = alpha.shape
+    qh, qw = max(1, h // 4), max(1, w // 4)  # smooth: worked out at a quarter of the size, as live
+    light, mean = background_light(bg, qh, qw, need_light=options.light_wrap > 0.0)
+    if options.color_match > 0.0:
+        colour = colour * match_gain(bgr, alpha, mean, options.color_match)
+    if options.light_wrap > 0.0:
+        from livebg.compositing import local_average
+
+        m = wrap_weight(alpha, options.light_wrap, (qh, qw))[..., None]
+        lit = (light - local_average(colour, qh, qw)) * m
+        colour = colour + cv2.resize(lit, (w, h), interpolation=cv2.INTER_LINEAR)
+    return colour
 
 
 def cutout(bgr: np.ndarray, matter, options: Options | None = None,
