@@ -257,7 +257,7 @@ def section_frame(which: str, n: int = 150, fps: float = 30.0, offset: float = 0
         frames, trues = make_clip(portrait, load_background(bg_name), n=n, still=15, offset=offset * W - natural)
         stage = Stage(open_model(), open_background("color:#000000"))
         framer = AutoFramer(W, H)
-        xs, ys, zs, wins, ms = [], [], [], [], []
+        wins, ms = [], []
         try:
             for i, (frame, true) in enumerate(zip(frames, trues)):
                 matte = stage.matte(frame)
@@ -360,7 +360,6 @@ def _light(which, n, fps, Portrait, LowLight) -> dict:
     for portrait, bg_name in pairs(which):
         room = load_background(bg_name)
         orig, trues = make_clip(portrait, room, n=n, still=20, seed=1, crf=CRF_LIGHT)
-        person = trues[0] > 0.95
         still_bg = np.logical_and.reduce([t < 0.01 for t in trues[:20]])
 
         def luma(x):

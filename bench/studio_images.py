@@ -129,7 +129,7 @@ def look_picture(tmp: Path, p) -> Path:
         livebg(clip, "-o", tmp / f"look-{name}.mp4", "--background", beach, *extra)
         outs[name] = read_frame(tmp / f"look-{name}.mp4", 25)
     ys, xs = np.nonzero(trues[25] > 0.5)
-    top, left = int(ys.min()), int(xs.min())
+    top = int(ys.min())
     right = int(np.percentile(xs[ys < top + 200], 99))
     box = (max(0, right - 260), max(0, top - 30), max(0, right - 260) + 384, max(0, top - 30) + 216)
     path = IMG / "studio-look.png"

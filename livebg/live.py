@@ -377,14 +377,14 @@ class LivePipeline:
             if self.stage.enabled and newest is None:
                 continue  # no matte yet (start-up): keep the black start-up frames, not a bare picture
             matte = None
-            if newest is not None and self.stage.enabled:
+            framer = self.framer
+            if newest is not None and (self.stage.enabled or framer is not None):  # auto-frame reads it too
                 matte, index, thumb = newest
                 if index != frame.index:
                     t0 = time.perf_counter()
                     matte = self._carrier.carry(matte, thumb, frame.image)
                     self.timings["carry"].append(time.perf_counter() - t0)
             out = self.stage.composite(frame.image, matte, reuse=False)
-            framer = self.framer
             if framer is not None:
                 out = framer(out, matte.alpha if matte is not None else None, frame.t_capture)
             self._out.put(Frame(out, frame.index, frame.t_capture))

@@ -12,7 +12,6 @@ verified parts kept so that the next attempt resumes.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import http.server
 import json
@@ -240,7 +239,7 @@ def test_a_corrupt_part_is_refused_then_the_download_resumes(tmp_path, small, pa
     with pytest.raises(ModelError) as err:
         models.fetch(spec.name, progress=False)
     msg = str(err.value)
-    assert "\n" not in msg and "part 3 of 4 failed" in msg and f"wrong sha256" in msg and third in msg
+    assert "\n" not in msg and "part 3 of 4 failed" in msg and "wrong sha256" in msg and third in msg
     assert "2 of 4 verified parts are kept" in msg
     final = models.cache_dir() / spec.file
     assert not final.exists() and _temporaries(final.parent) == []

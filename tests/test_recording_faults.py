@@ -110,7 +110,6 @@ def test_full_disk_stops_the_recording_and_the_output_goes_on(tmp_path, device, 
     """A 300 kB file system fills after a few seconds of 720p recording."""
     with tmpfs(tmp_path / "small", size="300k") as small:
         rec = small / "rec.mp4"
-        t0 = time.monotonic()
         p = subprocess.Popen([sys.executable, "-m", "livebg", "run", "--input", str(clip), "--device", DEVICE,
                               "--no-tray", "--duration", "14", "--record", str(rec), "--background", "color:#0000ff"],
                              env=_env(device), stderr=subprocess.PIPE, text=True)

@@ -7,7 +7,6 @@ so v4l2loopback cannot exist here. Everything above the kernel is real.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
