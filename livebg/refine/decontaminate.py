@@ -4,18 +4,29 @@ Where the alpha is fractional (hair, a blurred edge), the camera saw a mix
 ``I = a F + (1 - a) B`` of the subject's colour F and the room's B; laid
 over a new background as it is, the pixel keeps a fringe of the old room.
 Here B is estimated from the room just beside the subject (a normalised
-blur of the frame, weighted towards where the alpha says room), F from the
-subject just inside, and the mix is undone: ``F = (I - (1 - a) B) / a``.
-Where the alpha is small that division is unreliable, and the colour
-matters little: there the estimate leans on the subject's local colour.
+blur of the frame, weighted towards where the alpha says room), and the
+subject's local colour Fl from just inside; the pixel is then moved by the
+room's expected share towards the subject: ``F = I + k (1 - a) (Fl - B)``.
+
+Why not undo the mix exactly, ``F = (I - (1 - a) B) / a``? That is right
+only with the true alpha. With a model's alpha it divides the alpha's error
+into the colour: where the model says 0.5 and the truth is 0.8 it takes out
+more room than there was, and the old room shows again, inverted.
+bench/fringe.py measures how much of the old wall still shows in the
+output (two walls, the same alpha): with RVM's alpha the exact undoing
+left as much as the camera's own colours did (17.2 against 18.6 levels on
+the held-out portraits), the shift above with k = 0.7 half (9.6), and it
+also came closest to the subject's true colours (10.8 against 15.7). k was
+chosen on the tuning portraits (bench/clips.py's split; 0.5 to 1.0 tried).
+The shift keeps the pixel's own detail (strands of hair stay strands).
 
 Cheap on purpose (blurs of a quarter-size copy, then one numba pass at the
-matte's size, bench/speed.py's "decontamination" row): it runs on every frame. The
+matte's size, bench/speed.py's look section): it runs on every frame. The
 compositor adds the correction, at the matte's resolution, to the full-size
 frame's colours (livebg.compositing.composite's ``fg_delta``), so the
-picture keeps its full detail. (Robust Video Matting's own foreground
-output was measured too: it removed less of a coloured room's fringe; see
-bench/quality.py's fringe figures.)
+picture keeps its full detail. Robust Video Matting's own foreground output
+was measured too (bench/fringe.py): at its size it left more of the old
+room than the camera's colours.
 """
 
 from __future__ import annotations
@@ -36,13 +47,12 @@ def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _unmix(image, alpha, room, subject, low, ramp, out):
-    """Per pixel of the fractional edge: F = (I - (1 - a) B) / a, leaning on the
-    subject's local colour where a is small; out = F - I (0 off the edge)."""
+def _shift(image, alpha, room, subject, strength, out):
+    """Per pixel of the fractional edge: F = I + k (1 - a) (Fl - B), clipped;
+    out = F - I (0 off the edge)."""
     h, w = alpha.shape
     lo = np.float32(1.0 / 255.0)
     hi = np.float32(254.0 / 255.0)
-    inv_ramp = np.float32(1.0) / ramp
     for y in range(h):
         for x in range(w):
             a = alpha[y, x]
@@ -50,25 +60,23 @@ def _unmix(image, alpha, room, subject, low, ramp, out):
                 for c in range(3):
                     out[y, x, c] = np.float32(0.0)
                 continue
-            t = min(max((a - low) * inv_ramp, np.float32(0.0)), np.float32(1.0))
-            inv_a = np.float32(1.0) / max(a, np.float32(1e-3))
+            share = strength * (np.float32(1.0) - a)
             for c in range(3):
                 i = np.float32(image[y, x, c])
-                f = (i - (np.float32(1.0) - a) * room[y, x, c]) * inv_a
-                f = t * f + (np.float32(1.0) - t) * subject[y, x, c]
+                f = i + share * (subject[y, x, c] - room[y, x, c])
                 f = min(max(f, np.float32(0.0)), np.float32(255.0))
                 out[y, x, c] = f - i
 
 
 def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int = 4, sigma: float = 4.0,
-                     low: float = 0.05, ramp: float = 0.25, out: np.ndarray | None = None) -> np.ndarray:
+                     strength: float = 0.7, out: np.ndarray | None = None) -> np.ndarray:
     """The correction F - I at the matte's size: float32 (h, w, 3), 0 where the
     alpha is 0 or 1.
 
     small: the frame at the matte's size, BGR uint8 (h, w, 3); alpha: float32
     (h, w) in [0, 1]. The room's and the subject's local colours are found on
     a ``scale``-times smaller copy with a Gaussian of ``sigma`` (its pixels);
-    below ``low`` + ``ramp`` the estimate blends towards the subject's colour.
+    ``strength`` is k above.
     ``out``: a buffer to write into.
     """
     h, w = alpha.shape
@@ -82,7 +90,7 @@ def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int = 4, sigma
     Fl = cv2.resize(_local_mean(Is, subject, sigma), (w, h), interpolation=cv2.INTER_LINEAR)
     if out is None or out.shape != (h, w, 3):
         out = np.empty((h, w, 3), np.float32)
-    _unmix(np.ascontiguousarray(small), alpha, B, Fl, np.float32(low), np.float32(ramp), out)
+    _shift(np.ascontiguousarray(small), alpha, B, Fl, np.float32(strength), out)
     return out
 
 
