@@ -418,16 +418,34 @@ def cmd_devices() -> int:
     for row in models.list_rows():
         state = row["path"] if row["present"] else "not present"
         print(f"  {row['name']}{_model_role(row['name'])}: {state}")
+    print("--model auto here (models present only; nothing is downloaded):")
+    print(f"  livebg run, 1280x720 at 30 fps: {_auto_pick('live')}")
+    print(f"  livebg process and cutout: {_auto_pick('file')}")
     return 0
 
 
+def _auto_pick(purpose: str) -> str:
+    """What --model auto takes here and why (RVM is timed for live use), without downloading."""
+    from livebg.errors import LivebgError
+    from livebg.matting import open_matter
+
+    try:
+        matter, why = open_matter("auto", offline=True, purpose=purpose)
+    except LivebgError as e:
+        return f"none: {e}"
+    matter.close()
+    return why
+
+
 def _model_role(name: str) -> str:
-    """' (default)' or ' (fallback)' after a model's name, for --model auto's light models."""
+    """The model's part in --model auto: RVM first, then the light default and its fallback."""
     from livebg.matting import LIGHT_MODELS
 
+    if name == "rvm":
+        return " (auto: first choice)"
     if name == LIGHT_MODELS[0]:
-        return " (default)"
-    return " (fallback)" if name in LIGHT_MODELS else ""
+        return " (auto: light default)"
+    return " (auto: fallback)" if name in LIGHT_MODELS else ""
 
 
 # ---------------------------------------------------------------- models
@@ -437,10 +455,10 @@ def cmd_models(args, parser) -> int:
     action = args.models_command
     if action in (None, "list"):
         rows = models.list_rows()
-        print(f"{'name':38} {'licence':12} {'size':>12}  {'present':8} path")
+        print(f"{'name':46} {'licence':12} {'size':>12}  {'present':8} path")
         for r in rows:
             name = r["name"] + _model_role(r["name"])
-            print(f"{name:38} {r['licence']:12} {r['size']:>12,}  {'yes' if r['present'] else 'no':8} {r['path'] or '-'}")
+            print(f"{name:46} {r['licence']:12} {r['size']:>12,}  {'yes' if r['present'] else 'no':8} {r['path'] or '-'}")
         return 0
     if action == "fetch":
         path = models.fetch(args.name)

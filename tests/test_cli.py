@@ -106,12 +106,17 @@ def test_devices_lists_the_providers_that_really_start():
         assert ("not starting here" in section and "cuda" in section.split("not starting here")[1]) != cuda_starts
     assert section.splitlines()[1].endswith("(what --provider auto takes)")
     assert section.splitlines()[1].split()[0] == ("cuda" if cuda_starts else "cpu")
+    # And what --model auto takes here, for each use, with its reason (RVM is present in the test models).
+    auto = out.split("--model auto here", 1)[1].splitlines()
+    assert auto[1].startswith("  livebg run, 1280x720 at 30 fps: picked ")
+    assert auto[2].startswith("  livebg process and cutout: picked rvm on ")
 
 
 def test_models_list_marks_the_default():
     r = run_livebg("models", "list")
     assert r.returncode == 0, r.stderr
     rows = {ln.split()[0]: ln for ln in r.stdout.splitlines()[1:]}
-    assert "(default)" in rows["mediapipe-selfie-onnx"] and "(fallback)" in rows["mediapipe-selfie"]
-    assert sum("(default)" in ln for ln in rows.values()) == 1
+    assert "(auto: first choice)" in rows["rvm"] and "(auto: light default)" in rows["mediapipe-selfie-onnx"]
+    assert "(auto: fallback)" in rows["mediapipe-selfie"]
+    assert sum("(auto:" in ln for ln in rows.values()) == 3
     assert set(rows) == set(models.load_manifest())

@@ -151,14 +151,14 @@ def _rvm_for(purpose: str, provider: str, offline: bool, fps: float, frame_size:
             m.side = side
             ms = time_matter(m, *frame_size)
             if ms <= 0.8 * budget:
-                return m, (f"rvm at {side} px: {ms:.0f} ms a matte on {m.runtime}, within {budget:.0f} ms "
-                           f"(two frames at {fps:g} fps); the size adapts while running")
+                return m, (f"rvm at {side} px: {ms:.0f} ms a matte on {m.runtime}, within the {0.8 * budget:.0f} ms "
+                           f"it may take (80% of two frames' time at {fps:g} fps); the size adapts while running")
     except BaseException:
         m.close()
         raise
     m.close()
     raise ModelError(f"RVM takes {ms:.0f} ms a matte even at {side} px on {m.runtime}, over the "
-                     f"{budget:.0f} ms it may take at {fps:g} fps")
+                     f"{0.8 * budget:.0f} ms it may take at {fps:g} fps (80% of two frames' time)")
 
 
 def open_matter(model: str, provider: str = "auto", offline: bool = False, *, purpose: str = "live",
