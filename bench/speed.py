@@ -39,7 +39,8 @@ edge      the matte's edge step (contrast, fast colour guided filter,
 live      `livebg run` with the clip as camera for --seconds (default 60) to
           the virtual camera (pyvirtualcam's real backend, the kernel device
           emulated as in the tests): output rate, repeated frames, latency,
-          matting rate.
+          matting rate, and which model --model auto took.
+rvm       the same with `--model rvm`: the size it settles on, the matting rate.
 modnet    the same with the MODNet-shaped speed proxy (random weights) from
           ../shared/data/perf-proxy: the output rate held and the matting
           rate it settles on.
@@ -263,12 +264,14 @@ def live_run(tmp: Path, clip: Path, seconds: float, extra: list[str]) -> dict:
     ts = dev.timestamps()
     sent, dur, fps, rep, cap, drop, p50, p95, mattes, mrate = m.groups()
     settled = re.search(r"matting settled at (\d+) px", r.stderr)
+    picked = re.search(r"^livebg: ((?:picked|model) .*)$", r.stderr, re.M)
     return {"seconds": seconds, "frames_out": int(sent), "output_fps": float(fps),
             "device_fps": float(dev.mean_fps()), "repeated": int(rep),
             "repeated_pct": 100.0 * int(rep) / max(1, int(sent)), "dropped_at_capture": int(drop),
             "latency_p50_ms": int(p50), "latency_p95_ms": int(p95), "matting_rate": float(mrate),
             "startup_s": float(ts[0] - t0) if len(ts) else None,
-            "matte_size": int(settled.group(1)) if settled else None}
+            "matte_size": int(settled.group(1)) if settled else None,
+            "model": picked.group(1) if picked else None}
 
 
 def section_startup(tmp: Path, clip: Path) -> dict:
@@ -429,7 +432,7 @@ def section_edge() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
-    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,modnet,startup")
+    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,rvm,modnet,startup")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
@@ -459,6 +462,9 @@ def main() -> int:
         if "live" in only:
             res["live"] = live_run(tmp, clip, args.seconds, [])
             print(json.dumps(res["live"]), file=sys.stderr)
+        if "rvm" in only:
+            res["rvm"] = live_run(tmp, clip, args.seconds, ["--model", "rvm"])
+            print(json.dumps(res["rvm"]), file=sys.stderr)
         if "modnet" in only:
             res["modnet"] = live_run(tmp, clip, min(args.seconds, 30.0), ["--model", str(PROXY)])
             print(json.dumps(res["modnet"]), file=sys.stderr)
@@ -526,9 +532,17 @@ def report(res: dict) -> str:
                      f"one thread {f['one_thread']:.1f} | {f['one_thread'] / f['default_threads']:.2f}x | |")
     if "live" in res:
         lv = res["live"]
-        lines.append(f"| `livebg run` {lv['seconds']:.0f} s to the virtual camera: fps / repeated / latency p95 | 30 "
+        which = f" ({lv['model']})" if lv.get("model") else ""
+        lines.append(f"| `livebg run` {lv['seconds']:.0f} s to the virtual camera, --model auto{which}: fps / repeated / latency p95 | 30 "
                      f"| {lv['device_fps']:.1f} fps / {lv['repeated_pct']:.2f}% / {lv['latency_p95_ms']} ms "
                      f"| | 30 fps, < 1%, <= 50 ms |")
+    if "rvm" in res:
+        rv = res["rvm"]
+        size = f" at {rv['matte_size']} px" if rv.get("matte_size") else ""
+        lines.append(f"| `livebg run --model rvm` {rv['seconds']:.0f} s to the virtual camera: fps / repeated / "
+                     f"latency p95 / matting rate | 30 | {rv['device_fps']:.1f} fps / {rv['repeated_pct']:.2f}% / "
+                     f"{rv['latency_p95_ms']} ms / {rv['matting_rate']:.1f} mattes/s{size} | | >= 28.5 fps, <= 1%, "
+                     f"<= 60 ms, >= 15 mattes/s |")
     if "modnet" in res:
         mo = res["modnet"]
         size = f" at {mo['matte_size']} px" if mo.get("matte_size") else ""

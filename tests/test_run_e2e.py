@@ -70,10 +70,11 @@ def test_run_delivers_30fps_720p_with_background_replaced(device, clip, always_p
     person = live[:, always_person].mean(1)
     assert (np.abs(person - [255, 0, 0]).sum(1) > 150).all()
     cv2.imwrite(str(artifact_dir("run") / "vcam_frame.png"), frames[len(frames) // 2][::2, ::2])
-    # The recording holds what was sent, finalised and readable.
+    # The recording holds what was sent, finalised and readable (a loaded machine may
+    # drop a few at the recorder's drop-oldest queue, counted, rather than stall the call).
     got, fps, size = read_all(rec)
     assert size == (W, H) and fps == pytest.approx(30.0)
-    assert abs(len(got) - len(frames)) <= 2
+    assert -2 <= len(frames) - len(got) <= max(2, 0.03 * len(frames))
 
 
 def _stop_and_wait(p, sig, timeout=60):

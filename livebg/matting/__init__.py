@@ -182,6 +182,9 @@ def open_matter(model: str, provider: str = "auto", offline: bool = False, *, pu
             m.close()
             raise ModelError(f"{m.name} is for still pictures (seconds a picture), not video: use it with "
                              f"`livebg cutout --subject object`; for video, --model auto picks the best that keeps up")
+        if purpose == "live" and m.caps.resizable and m.side > m.ladder[0]:
+            m.side = m.ladder[0]  # live starts at the top of its ladder; the size adapts while running
+            return m, f"model {m.name} as asked, on {m.runtime}, from {m.side} px (the size adapts while running)"
         return m, f"model {m.name} as asked, on {m.runtime}"
     from livebg.models import ModelMissing
 
