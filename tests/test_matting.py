@@ -190,7 +190,7 @@ def test_auto_picks_robust_video_matting_for_files_and_live_where_it_keeps_up():
     # takes the selfie model instead, with the reason.
     m, why = open_matter("auto", purpose="live", fps=1)
     try:
-        assert m.name == "rvm" and m.side == m.ladder[0] and "within 2000 ms" in why
+        assert m.name == "rvm" and m.side == m.ladder[0] and "within the 1600 ms" in why
     finally:
         m.close()
     m, why = open_matter("auto", purpose="live", fps=1000, frame_size=(720, 1280))
