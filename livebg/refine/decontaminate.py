@@ -14,10 +14,12 @@ into the colour: where the model says 0.5 and the truth is 0.8 it takes out
 more room than there was, and the old room shows again, inverted.
 bench/fringe.py measures how much of the old wall still shows in the
 output (two walls, the same alpha): with RVM's alpha the exact undoing
-left as much as the camera's own colours did (17.2 against 18.6 levels on
-the held-out portraits), the shift above with k = 0.7 half (9.6), and it
-also came closest to the subject's true colours (10.8 against 15.7). k was
-chosen on the tuning portraits (bench/clips.py's split; 0.5 to 1.0 tried).
+left as much as the camera's own colours did (14.7 against 14.4 levels on
+the held-out portraits, bench/results/fringe.md), the shift above with
+k = 0.7 a third less (9.1, and a visible fringe on 8% of the edge instead of
+30%), and it also came closest to the subject's true colours (9.9 against
+11.9). k was chosen on the tuning portraits (bench/clips.py's split; 0.5 to
+1.0 tried).
 The shift keeps the pixel's own detail (strands of hair stay strands).
 
 Cheap on purpose (blurs of a quarter-size copy, then one numba pass at the
