@@ -39,13 +39,13 @@ class Rvm:
     side: the longer side of the picture the model is given (a larger frame
     is scaled down to it); base: the longer side of the network's internal
     picture, so ``downsample_ratio = min(1, base / side)``. For files the
-    manifest's ref_size, 640: the network sees the same 480x270 a 720p frame
-    gets at the authors' 0.375, and its own refiner works at 640x360 instead
-    of 1280x720 (the compositor scales the matte up along the way). On the
-    tuning clips that measured the same as the authors' way (MAD 1.00x, MSE
-    0.94x, Grad 1.01x, dtSSD 0.98x) in 0.8x the model's time, and the whole
-    `livebg process` command went from 1.15x to 1.49x the plain loop's frame
-    rate; bench/quality.py reports it on the held-out clips. Both may change
+    manifest's ref_size, 1280: a 720p frame as it is, at the authors' 0.375
+    (the network sees 480x270, its own refiner works at full size). 640 (the
+    same 480x270 inside, the refiner at 640x360) was tried for speed: the
+    whole `livebg process` command went from 1.15x to 1.49x the plain loop's
+    frame rate, and the tuning clips measured the same, but the first
+    held-out clips of bench/quality.py measured 5-10% worse MAD; files are
+    where livebg gives the best matte it has, so they keep 1280. Both may change
     between frames (the live ladder lowers ``side``); a change of size makes
     the state meaningless, and the refiner resets it.
     """
@@ -55,7 +55,7 @@ class Rvm:
     #: Input sizes (longer side) it may run at live, largest first.
     ladder = (640, 576, 512, 448, 384, 320, 256)
 
-    def __init__(self, path: Path, name: str = "rvm", provider: str = "auto", ref_size: int = 640,
+    def __init__(self, path: Path, name: str = "rvm", provider: str = "auto", ref_size: int = 1280,
                  base: int = 480, threads: int | None = None, **_):
         self.name = name
         self.side = int(ref_size)
