@@ -1,6 +1,7 @@
 """The old room's colour at the edge: what decontamination removes, live and in `process`.
 
     python bench/fringe.py            # 15 portraits, about three minutes on 2 cores
+    python bench/fringe.py --model mediapipe-selfie-onnx --out bench/results/fringe-light   # the light pipeline
 
 Each evaluation portrait (../shared/data/eval) is laid through its reference
 matte, at 1280x720, over two plain walls of strong, opposite colours (a
@@ -106,11 +107,14 @@ def lay(portrait, room: np.ndarray):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "fringe"))
+    ap.add_argument("--model", default="auto", help="the matting model (default: what `livebg process` takes)")
     args = ap.parse_args()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
     t_start = time.time()
     new_bg_path = SHARED / "backgrounds" / "beach.png"
-    matter, why = open_matter("auto", purpose="file")
+    matter, why = open_matter(args.model, purpose="file")
+    if not matter.caps.foreground:  # a segmentation model gives no fgr: that column is the camera's colours, small
+        LABELS["rvm_fgr"] = "camera colours at the matte's size (no fgr)"
     print(f"matting: {why}", file=sys.stderr)
     stage = Stage(matter, open_background(str(new_bg_path)), decontaminate=True)
     # The new background exactly as the compositor lays it (scaled to cover, centre-cropped).
@@ -136,9 +140,9 @@ def main() -> int:
             outs["camera"][wall] = stage.composite(frame, fixed, reuse=False)
             stage.decontaminate = True
             outs["livebg"][wall] = stage.composite(frame, fixed, reuse=False)
-            if matte.foreground is None:
-                raise SystemExit("the model gave no foreground colours: is auto's pick RVM here?")
-            fgr = cv2.resize(matte.foreground, (W, H), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+            fg_small = matte.foreground if matte.foreground is not None else cv2.resize(
+                frame, alpha_small.shape[::-1], interpolation=cv2.INTER_AREA)  # no fgr: the camera's colours
+            fgr = cv2.resize(fg_small, (W, H), interpolation=cv2.INTER_LINEAR).astype(np.float32)
             outs["rvm_fgr"][wall] = np.clip(new + a3 * (fgr - new) + 0.5, 0, 255).astype(np.uint8)
             h, w = alpha_small.shape
             small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
