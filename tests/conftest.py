@@ -8,6 +8,7 @@ overrides where it is.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,13 @@ from clips import SHARED  # noqa: E402
 
 if not SHARED.is_dir():
     raise pytest.UsageError(f"shared data not found at {SHARED}: clone the repo beside ../shared or set LIVEBG_SHARED_DATA")
+
+# A shell that starts a command in the background without job control (`cmd &`
+# in a script, nohup) ignores SIGINT in it, and an ignored signal is inherited
+# through exec: every livebg the tests start would then ignore Ctrl-C, and the
+# tests of what Ctrl-C does would fail for a reason outside livebg. A Python
+# handler is reset to the default on exec, so the children see Ctrl-C again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 MODELS = SHARED / "models"
 ARTIFACTS = ROOT / "artifacts"
