@@ -48,6 +48,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -56,9 +57,11 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from livebg.frames import cover_fit  # noqa: E402  (the compositor's own scaling)
+
 SHARED = Path(os.environ.get("LIVEBG_SHARED_DATA", ROOT.parent / "shared" / "data"))
-if not SHARED.exists():  # a git worktree beside the main checkout
-    SHARED = Path("/work/shared/data")
 EVAL = SHARED / "eval"
 CACHE = Path(os.environ.get("LIVEBG_CLIP_CACHE", "/tmp/livebg-clips"))
 VERSION = 4  # bump when rendering changes: invalidates the cache
@@ -320,16 +323,6 @@ def _object_sprite(kind: str, size: float, rng) -> tuple[np.ndarray, np.ndarray]
 
 # --------------------------------------------------------------------------- backgrounds
 
-def _cover(img: np.ndarray, width: int = W, height: int = H) -> np.ndarray:
-    h, w = img.shape[:2]
-    scale = max(width / w, height / h)
-    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    r = cv2.resize(img, (sw, sh), interpolation=interp)
-    x0, y0 = (sw - width) // 2, (sh - height) // 2
-    return np.ascontiguousarray(r[y0:y0 + height, x0:x0 + width])
-
-
 def procedural_room(seed: int, width: int = W, height: int = H) -> np.ndarray:
     """A cluttered room: a wall with a gradient and texture, book shelves, picture
     frames, a window, a lamp's glow, a plant, a door; slightly defocused."""
@@ -404,7 +397,7 @@ def procedural_room(seed: int, width: int = W, height: int = H) -> np.ndarray:
 def _still_background(name: str) -> np.ndarray:
     if name.startswith("proc:"):
         return procedural_room(int(name[5:]))
-    return _cover(cv2.imread(str(SHARED / "backgrounds" / name), cv2.IMREAD_COLOR))
+    return cover_fit(cv2.imread(str(SHARED / "backgrounds" / name), cv2.IMREAD_COLOR), W, H)
 
 
 class Background:
@@ -438,7 +431,7 @@ class Background:
             self._frame = None
             last = f
         if self._frame is None:
-            self._frame = _cover(last.to_ndarray(format="bgr24"))
+            self._frame = cover_fit(last.to_ndarray(format="bgr24"), W, H)
         return self._frame
 
 
@@ -717,33 +710,30 @@ def clip_path(spec: ClipSpec) -> Path:
     return path
 
 
-def stream(spec: ClipSpec, limit: int | None = None):
-    """Yields (i, frame BGR uint8 as decoded from H.264, true alpha float32, segment index)."""
+def _decoded(spec: ClipSpec, limit: int | None):
+    """Yields (i, frame BGR uint8 as decoded from H.264, the clip's renderer)."""
     import av
 
-    path = clip_path(spec)
     r = Renderer(spec)
     n = spec.n if limit is None else min(limit, spec.n)
-    with av.open(str(path)) as c:
+    with av.open(str(clip_path(spec))) as c:
         for i, f in enumerate(c.decode(video=0)):
             if i >= n:
                 break
-            _, a = r.frame(i, with_image=False)
-            yield i, f.to_ndarray(format="bgr24"), a, r.segment(i)
+            yield i, f.to_ndarray(format="bgr24"), r
+
+
+def stream(spec: ClipSpec, limit: int | None = None):
+    """Yields (i, frame BGR uint8 as decoded from H.264, true alpha float32, segment index)."""
+    for i, frame, r in _decoded(spec, limit):
+        _, a = r.frame(i, with_image=False)
+        yield i, frame, a, r.segment(i)
 
 
 def frames(spec: ClipSpec, limit: int | None = None):
     """Yields (i, decoded frame, segment index) without rendering the truth."""
-    import av
-
-    path = clip_path(spec)
-    r = Renderer(spec)
-    n = spec.n if limit is None else min(limit, spec.n)
-    with av.open(str(path)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i >= n:
-                break
-            yield i, f.to_ndarray(format="bgr24"), r.segment(i)
+    for i, frame, r in _decoded(spec, limit):
+        yield i, frame, r.segment(i)
 
 
 # --------------------------------------------------------------------------- the clip sets

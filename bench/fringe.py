@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from synth import SHARED, portraits  # noqa: E402
 
 from livebg.backgrounds import open_background  # noqa: E402
+from livebg.errors import LivebgError  # noqa: E402
 from livebg.matting import open_matter  # noqa: E402
 from livebg.refine.base import Matte  # noqa: E402
 from livebg.stage import Stage  # noqa: E402
@@ -112,7 +113,10 @@ def main() -> int:
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
     t_start = time.time()
     new_bg_path = SHARED / "backgrounds" / "beach.png"
-    matter, why = open_matter(args.model, purpose="file")
+    try:
+        matter, why = open_matter(args.model, purpose="file")
+    except LivebgError as e:
+        raise SystemExit(f"fringe.py: {e}")
     if not matter.caps.foreground:  # a segmentation model gives no fgr: that column is the camera's colours, small
         LABELS["rvm_fgr"] = "camera colours at the matte's size (no fgr)"
     print(f"matting: {why}", file=sys.stderr)

@@ -158,7 +158,6 @@ def _rvm_for(purpose: str, provider: str, offline: bool, fps: float, frame_size:
     try:
         last = len(m.ladder) - 1
         if not fits(last):
-            m.close()
             raise ModelError(f"RVM takes {timed[last]:.0f} ms a matte even at {m.ladder[last]} px on {m.runtime}, "
                              f"over the {limit:.0f} ms it may take at {fps:g} fps (80% of two frames' time)")
         lo, hi = 0, last  # hi fits; find the smallest index (largest size) that does
@@ -168,9 +167,7 @@ def _rvm_for(purpose: str, provider: str, offline: bool, fps: float, frame_size:
                 hi = mid
             else:
                 lo = mid + 1
-    except ModelError:
-        raise
-    except BaseException:
+    except BaseException:  # too slow even at its smallest size, or a failure: the session is let go
         m.close()
         raise
     m.side = m.ladder[hi]
