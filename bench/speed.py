@@ -113,10 +113,10 @@ def plain_loop(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: in
 
 
 def livebg_process(clip: Path, bg_path: Path, out: Path, matte_out: Path, frames: int,
-                   model: str = "auto") -> tuple[float, float]:
+                   model: str = "auto", extra: tuple[str, ...] = ()) -> tuple[float, float]:
     """The whole `livebg process` command, start-up included: (fps, CPU s per frame)."""
     return _timed([sys.executable, "-m", "livebg", "process", str(clip), "-o", str(out), "--overwrite", "--background",
-                   str(bg_path), "--matte-out", str(matte_out), "--model", model], frames)
+                   str(bg_path), "--matte-out", str(matte_out), "--model", model, *extra], frames)
 
 
 #: (row, livebg's --model, the loop's model file): each livebg command against
@@ -125,6 +125,9 @@ PROCESS_PAIRS = (
     ("rvm", "rvm", "rvm_mobilenetv3_fp32.onnx"),
     ("light", "mediapipe-selfie-onnx", "mediapipe_selfie.onnx"),
 )
+#: The light path again without the two per-frame extras its defaults add (edge colours, light wrap),
+#: against the same loop runs: what those defaults cost.
+LIGHT_PLAIN = ("--no-decontaminate", "--light-wrap", "0")
 
 
 def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
@@ -143,6 +146,9 @@ def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
             got[row]["loop"].append(plain_loop(clip, bg_path, tmp / "loop.mp4", tmp / "loop.mkv", frames, loop_model,
                                                ENCODE))
             got[row]["livebg"].append(livebg_process(clip, bg_path, tmp / "ours.mp4", tmp / "ours.mkv", frames, model))
+            if row == "light":
+                got[row].setdefault("plain", []).append(livebg_process(
+                    clip, bg_path, tmp / "ours.mp4", tmp / "ours.mkv", frames, model, LIGHT_PLAIN))
     res = {"frames": frames}
     for row, model, loop_model in PROCESS_PAIRS:
         loop, ours = got[row]["loop"], got[row]["livebg"]
@@ -151,6 +157,9 @@ def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
                     "loop_runs": [r[0] for r in loop], "livebg_runs": [r[0] for r in ours],
                     "loop_cpu_ms_per_frame": 1000 * statistics.median(r[1] for r in loop),
                     "livebg_cpu_ms_per_frame": 1000 * statistics.median(r[1] for r in ours)}
+        if "plain" in got[row]:
+            pf = statistics.median(r[0] for r in got[row]["plain"])
+            res[row].update(plain_fps=pf, plain_ratio=pf / lf, plain_runs=[r[0] for r in got[row]["plain"]])
     return res
 
 
@@ -492,6 +501,9 @@ def report(res: dict) -> str:
                          f"**{r['ratio']:.2f}x** | {targets[row]} |")
             lines.append(f"| the same, CPU time per frame, all threads, start-up included (ms) | "
                          f"{r['loop_cpu_ms_per_frame']:.1f} | {r['livebg_cpu_ms_per_frame']:.1f} | | |")
+            if "plain_fps" in r:
+                lines.append(f"| the same without edge colours and light wrap (`{' '.join(LIGHT_PLAIN)}`) (fps) | "
+                             f"{r['loop_fps']:.1f} | {r['plain_fps']:.1f} | {r['plain_ratio']:.2f}x | |")
     for k, v in res.get("kernel", {}).items():
         lines.append(f"| compositing kernel {k} (ms) | OpenCV {v['opencv_ms']:.2f} | numba {v['numba_ms']:.2f} "
                      f"| {v['ratio']:.2f}x | <= 0.7x |")
