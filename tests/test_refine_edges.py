@@ -198,3 +198,17 @@ def test_guided_upsample_follows_the_full_size_edge():
     assert up.shape == (200, 200) and up.dtype == np.float32
     assert (up[:, :97] < 0.05).all() and (up[:, 101:] > 0.95).all()
     assert (up[:, 101] - up[:, 99] > 0.8).all()  # one step, where the full-size picture has it
+
+
+def test_speck_kernels_count_and_keep_as_numpy_does():
+    """matte_kernel's label areas and lookup against np.bincount and fancy indexing
+    on a real labelling with many regions."""
+    from livebg.refine import matte_kernel
+
+    rng = np.random.default_rng(5)
+    alpha = cv2.GaussianBlur(rng.random((90, 160), dtype=np.float32), (0, 0), 2)
+    n, labels = cv2.connectedComponents((alpha > 0.5).astype(np.uint8), connectivity=8)
+    assert n > 3
+    np.testing.assert_array_equal(matte_kernel.areas(labels, n), np.bincount(labels.ravel(), minlength=n))
+    lut = rng.random(n).astype(np.float32)
+    np.testing.assert_array_equal(matte_kernel.keep(alpha, labels, lut), alpha * lut[labels])

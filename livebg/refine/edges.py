@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livebg.refine import guided_kernel
+from livebg.refine import guided_kernel, matte_kernel
 from livebg.refine.guided import fast_guided_filter
 
 
@@ -51,14 +51,14 @@ def drop_small_regions(alpha: np.ndarray, min_share: float, level: float = 0.1, 
     n, labels = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
     if n <= 2:
         return alpha
-    areas = np.bincount(labels.ravel(), minlength=n)[1:]
+    areas = matte_kernel.areas(labels, n)[1:]
     small = np.flatnonzero(areas < min_share * areas.max()) + 1
     if small.size == 0:
         return alpha
     if halo <= 0.0:
         lut = np.ones(n, np.float32)
         lut[small] = 0.0
-        return alpha * lut[labels]
+        return matte_kernel.keep(alpha, labels, lut)
     drop = np.zeros(n, bool)
     drop[small] = True
     dropped = drop[labels]
@@ -72,3 +72,4 @@ def drop_small_regions(alpha: np.ndarray, min_share: float, level: float = 0.1, 
 def warmup() -> None:
     """Compile (or load from the cache) the edge kernel before the first frame."""
     guided_kernel.warmup()
+    matte_kernel.warmup()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from livebg.refine import matte_kernel
+
 
 class TemporalSmoother:
     """Motion-gated exponential smoothing.
@@ -29,8 +31,5 @@ class TemporalSmoother:
         if self.strength == 0.0 or self._state is None or self._state.shape != alpha.shape:
             self._state = alpha.astype(np.float32, copy=True)
             return self._state
-        delta = alpha - self._state
-        gate = np.minimum(np.abs(delta) * (1.0 / self.motion), 1.0)
-        weight = (1.0 - self.strength) + self.strength * gate
-        self._state = self._state + weight * delta
+        self._state = matte_kernel.smooth(alpha, self._state, self.strength, self.motion)
         return self._state
