@@ -53,3 +53,26 @@ def test_solid_subject_and_plain_room_are_left_exactly_as_they_are():
     assert delta.shape == comp.shape and delta.dtype == np.float32
     assert (delta[a >= 254 / 255] == 0).all() and (delta[a <= 1 / 255] == 0).all()
     assert np.abs(delta[(a > 0.1) & (a < 0.9)]).mean() > 1  # and it does act on the edge
+
+
+@pytest.mark.parametrize("shape", [(360, 640), (97, 131), (7, 5)])
+def test_edge_only_sampling_is_the_maps_scaled_up_whole(shape):
+    """The kernel samples the room's and subject's small maps only at edge pixels;
+    written out as the maps scaled up whole by cv2.resize (INTER_LINEAR) and the
+    formula F = I + 0.7 (1 - a) (Fl - B), clipped, it is the same to rounding."""
+    from livebg.refine.decontaminate import _local_mean
+
+    h, w = shape
+    rng = np.random.default_rng(h)
+    small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    a = np.clip(cv2.GaussianBlur(rng.random((h, w), dtype=np.float32), (0, 0), 2) * 4 - 1.5, 0, 1)
+    sh, sw = max(1, h // 4), max(1, w // 4)
+    Is = cv2.resize(small, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32).reshape(sh, sw, 3)
+    As = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA).reshape(sh, sw)
+    B = cv2.resize(_local_mean(Is, (1 - As) ** 4, 4.0).reshape(sh, sw, 3), (w, h), interpolation=cv2.INTER_LINEAR)
+    Fl = cv2.resize(_local_mean(Is, As ** 4, 4.0).reshape(sh, sw, 3), (w, h), interpolation=cv2.INTER_LINEAR)
+    I = small.astype(np.float32)
+    edge = ((a > 1 / 255) & (a < 254 / 255))[..., None]
+    want = np.where(edge, np.clip(I + 0.7 * (1 - a[..., None]) * (Fl.reshape(h, w, 3) - B.reshape(h, w, 3)), 0, 255)
+                    - I, 0)
+    np.testing.assert_allclose(foreground_delta(small, a), want, atol=2e-3)
