@@ -129,7 +129,7 @@ def _across(src, pad, ratio, x0, wx, dst):
             dst[x] = left + (pad[i + 1] - left) * wx[x]
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _composite(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks):
     # fg, bg, out: (H, 3 W) uint8, C-contiguous; alpha: (h, w) float32, C-contiguous.
     H, W3 = fg.shape
@@ -358,7 +358,7 @@ def _across_rgb(src, pad, ratio, x0, wx, dst):
                 dst[3 * x + c] = left + (pad[i + 3 + c] - left) * wgt
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _composite_look(fg, alpha, bg, out, y0, y1, wy, ratio, x0, wx, blocks, g, d, has_d, e, has_e, ey0, ey1, ewy,
                     eratio, ex0, ewx):
     """_composite with the foreground colour corrected on the way:

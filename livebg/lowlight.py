@@ -119,7 +119,7 @@ def _full_lift(hist: np.ndarray, white: float) -> tuple[float, float]:
     return gain, lo
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _filter(lifted, prev, out, threshold, k_min, first):
     """The temporal filter: out = prev + k (lifted - prev) with k = (change /
     threshold) squared, at least ``k_min``, at most 1; ``prev`` (float32, the

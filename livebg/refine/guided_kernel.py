@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _prepare(guide, alpha, pre, planes):
     """Contrast, 2x2 average to half size, and the products the filter needs:
     planes[0:3] the guide (B, G, R in [0, 1]), [3] the matte, [4:10] the
@@ -78,7 +78,7 @@ def _prepare(guide, alpha, pre, planes):
             planes[12, y, x] = r_ * p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _solve(means, eps, coef):
     """The linear coefficients per pixel from the box means:
     a = (cov(I) + eps)^-1 cov(I, p) through the adjugate, b = mean(p) - a . mean(I)."""
@@ -114,7 +114,7 @@ def _solve(means, eps, coef):
             coef[3, y, x] = mp - ab * mb - ag * mg - ar * mr
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _apply(guide, cm, post, out):
     """The coefficients' box means scaled up 2x, applied to the guide, clipped, contrast again."""
     h, w = out.shape
