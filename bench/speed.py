@@ -130,7 +130,7 @@ PROCESS_PAIRS = (
 LIGHT_PLAIN = ("--no-decontaminate", "--light-wrap", "0")
 
 
-def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
+def section_process(tmp: Path, clip: Path, runs: int = 3, rows: tuple[str, ...] = ("rvm", "light")) -> dict:
     """`livebg process` against the plain loop, for the default (RVM) and the light
     path, each with the same model and encoder settings (veryfast x264, crf 20,
     the FFV1 matte, ONNX Runtime on 2 threads in the loop); all commands take
@@ -140,9 +140,10 @@ def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
 
     with av.open(str(clip)) as c:
         frames = c.streams.video[0].frames or sum(1 for _ in c.decode(video=0))
-    got = {row: {"loop": [], "livebg": []} for row, _, _ in PROCESS_PAIRS}
+    pairs = [p for p in PROCESS_PAIRS if p[0] in rows]
+    got = {row: {"loop": [], "livebg": []} for row, _, _ in pairs}
     for _ in range(runs):
-        for row, model, loop_model in PROCESS_PAIRS:
+        for row, model, loop_model in pairs:
             got[row]["loop"].append(plain_loop(clip, bg_path, tmp / "loop.mp4", tmp / "loop.mkv", frames, loop_model,
                                                ENCODE))
             got[row]["livebg"].append(livebg_process(clip, bg_path, tmp / "ours.mp4", tmp / "ours.mkv", frames, model))
@@ -150,7 +151,7 @@ def section_process(tmp: Path, clip: Path, runs: int = 3) -> dict:
                 got[row].setdefault("plain", []).append(livebg_process(
                     clip, bg_path, tmp / "ours.mp4", tmp / "ours.mkv", frames, model, LIGHT_PLAIN))
     res = {"frames": frames}
-    for row, model, loop_model in PROCESS_PAIRS:
+    for row, model, loop_model in pairs:
         loop, ours = got[row]["loop"], got[row]["livebg"]
         lf, of = (statistics.median(r[0] for r in x) for x in (loop, ours))
         res[row] = {"model": model, "loop_model": loop_model, "loop_fps": lf, "livebg_fps": of, "ratio": of / lf,
@@ -447,6 +448,7 @@ def main() -> int:
     ap.add_argument("--only", default="process,kernel,look,edge,parts,live,rvm,modnet,startup")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
+    ap.add_argument("--rows", default="rvm,light", help="the process section's rows (rvm, light)")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = ap.parse_args()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
@@ -469,7 +471,7 @@ def main() -> int:
             res["edge"] = section_edge()
             print(json.dumps(res["edge"]), file=sys.stderr)
         if "process" in only:
-            res["process"] = section_process(tmp, clip, args.runs)
+            res["process"] = section_process(tmp, clip, args.runs, tuple(args.rows.split(",")))
             print(json.dumps(res["process"]), file=sys.stderr)
         if "live" in only:
             res["live"] = live_run(tmp, clip, args.seconds, [])
@@ -496,6 +498,8 @@ def report(res: dict) -> str:
         p = res["process"]
         targets = {"rvm": ">= 1.5x", "light": ">= 2x"}
         for row, model, loop_model in PROCESS_PAIRS:
+            if row not in p:
+                continue
             r = p[row]
             what = ("RVM as documented (whole frame, ratio 0.375)" if row == "rvm"
                     else "the selfie model on ONNX Runtime")
