@@ -270,14 +270,16 @@ def test_process_onto_a_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path
 
 def test_no_virtual_camera_falls_back_to_the_preview_window(tmp_path, clip):
     """With a display (Xvfb) and no virtual camera, the picture goes to a preview
-    window instead, and the recording still works."""
+    window instead, and the recording still works. (15 s: with 8 it once failed
+    here, the window shown but no blue seen in it; a longer run leaves a slow
+    start more time.)"""
     from test_tray import X, _wait
 
     x = X(tmp_path)
     rec = tmp_path / "rec.mp4"
     try:
         p = subprocess.Popen([sys.executable, "-m", "livebg", "run", "--input", str(clip), "--no-tray",
-                              "--duration", "8", "--record", str(rec), "--background", "color:#0000ff",
+                              "--duration", "15", "--record", str(rec), "--background", "color:#0000ff",
                               "--width", "640", "--height", "360"],
                              env=dict(x.env, PYTHONUNBUFFERED="1"), stderr=subprocess.PIPE, text=True)
         try:
