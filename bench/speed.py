@@ -45,6 +45,12 @@ modnet    the same with the MODNet-shaped speed proxy (random weights) from
           ../shared/data/perf-proxy: the output rate held and the matting
           rate it settles on.
 startup   `livebg run` start to first frame at the virtual camera, warm caches.
+rvmmodel  RVM's network alone on a 720p frame at the documented ratio 0.375
+          (ONNX Runtime, state carried), wall and CPU per call on one and on
+          two threads: the floor under any `livebg process --model rvm`
+          that runs it as documented, and so the ceiling on its frame rate
+          on this machine (two cores' CPU time over the network's CPU per
+          frame plus the plain loop's own per-frame work besides the model).
 """
 
 from __future__ import annotations
@@ -305,6 +311,35 @@ def _cpu_ms(fn, n: int = 100) -> float:
     return statistics.median(blocks)
 
 
+def section_rvm_model(calls: int = 10) -> dict:
+    """RVM's network on a 1280x720 frame at downsample_ratio 0.375 with the state
+    carried, medians over ``calls`` after two warm-up calls: wall and process
+    CPU ms per call, on 1 and 2 intra-op threads."""
+    import onnxruntime as ort
+
+    x = cv2.dnn.blobFromImage(make_clip({q.name: q for q in portraits()}["p_514ca06a"],
+                                        background(2, 1280, 720), n=1, still=1)[0][0],
+                              scalefactor=1.0 / 255.0, swapRB=True)
+    ratio = np.array([0.375], np.float32)
+    res = {}
+    for threads in (1, 2):
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = threads
+        s = ort.InferenceSession(str(SHARED / "models" / "rvm_mobilenetv3_fp32.onnx"), o,
+                                 providers=["CPUExecutionProvider"])
+        rec = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+        walls, cpus = [], []
+        for i in range(calls + 2):
+            t, c = time.perf_counter(), time.process_time()
+            _, _, *rec = s.run(None, {"src": x, "r1i": rec[0], "r2i": rec[1], "r3i": rec[2], "r4i": rec[3],
+                                      "downsample_ratio": ratio})
+            if i >= 2:
+                walls.append(1000 * (time.perf_counter() - t))
+                cpus.append(1000 * (time.process_time() - c))
+        res[f"threads_{threads}"] = {"wall_ms": statistics.median(walls), "cpu_ms": statistics.median(cpus)}
+    return res
+
+
 def section_parts(tmp: Path, clip: Path) -> dict:
     import av
 
@@ -445,7 +480,7 @@ def section_edge() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
-    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,rvm,modnet,startup")
+    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,rvm,modnet,startup,rvmmodel")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--rows", default="rvm,light", help="the process section's rows (rvm, light)")
@@ -484,6 +519,9 @@ def main() -> int:
             print(json.dumps(res["modnet"]), file=sys.stderr)
         if "startup" in only:
             res["startup"] = section_startup(tmp, clip)
+        if "rvmmodel" in only:
+            res["rvm_model"] = section_rvm_model()
+            print(json.dumps(res["rvm_model"]), file=sys.stderr)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1))
     print(report(res))
@@ -574,6 +612,12 @@ def report(res: dict) -> str:
     if "startup" in res:
         st = res["startup"]
         lines.append(f"| start to first virtual-camera frame, warm (s) | | {st['warm_s']:.2f} | | <= 3 s |")
+    if "rvm_model" in res:
+        one, two = res["rvm_model"]["threads_1"], res["rvm_model"]["threads_2"]
+        least = min(one["cpu_ms"], two["cpu_ms"])
+        lines.append(f"| RVM's network alone, 720p, ratio 0.375, per frame: wall / CPU (ms) | one thread "
+                     f"{one['wall_ms']:.0f} / {one['cpu_ms']:.0f} | two threads {two['wall_ms']:.0f} / "
+                     f"{two['cpu_ms']:.0f} | at most {2000 / least:.1f} fps on two cores, nothing else done | |")
     return "\n".join(lines) + "\n"
 
 
