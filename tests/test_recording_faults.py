@@ -270,31 +270,49 @@ def test_process_onto_a_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path
 
 def test_no_virtual_camera_falls_back_to_the_preview_window(tmp_path, clip):
     """With a display (Xvfb) and no virtual camera, the picture goes to a preview
-    window instead, and the recording still works. (15 s: with 8 it once failed
-    here, the window shown but no blue seen in it; a longer run leaves a slow
-    start more time.)"""
+    window instead, and the recording still works.
+
+    One more try when the window never shows the picture: in about half of
+    the full test runs here (also at an older commit) OpenCV's Qt window
+    under Xvfb stayed black for the whole 15 s run although livebg's frames
+    were right (the recording had them, blue background and all); run alone,
+    or polled more slowly, it never did. The cause is not found; a window
+    that is black twice in a row still fails the test."""
     from test_tray import X, _wait
 
-    x = X(tmp_path)
-    rec = tmp_path / "rec.mp4"
-    try:
-        p = subprocess.Popen([sys.executable, "-m", "livebg", "run", "--input", str(clip), "--no-tray",
-                              "--duration", "15", "--record", str(rec), "--background", "color:#0000ff",
-                              "--width", "640", "--height", "360"],
-                             env=dict(x.env, PYTHONUNBUFFERED="1"), stderr=subprocess.PIPE, text=True)
+    def attempt(n):
+        x = X(tmp_path)
+        rec = tmp_path / f"rec{n}.mp4"
+        win, blue = None, False
         try:
-            win = _wait(lambda: x.run("xdotool", "search", "--name", "livebg preview").stdout.split(),
-                        "the preview window", timeout=60)
+            p = subprocess.Popen([sys.executable, "-m", "livebg", "run", "--input", str(clip), "--no-tray",
+                                  "--duration", "15", "--record", str(rec), "--background", "color:#0000ff",
+                                  "--width", "640", "--height", "360"],
+                                 env=dict(x.env, PYTHONUNBUFFERED="1"), stderr=subprocess.PIPE, text=True)
+            try:
+                win = _wait(lambda: x.run("xdotool", "search", "--onlyvisible", "--name",
+                                          "livebg preview").stdout.split(), "the preview window", timeout=60,
+                            every=0.5)
 
-            def shows_blue():
-                shot = x.screenshot(tmp_path / "screen.png")
-                return ((shot[..., 0] > 200) & (shot[..., 2] < 60)).sum() > 20_000
-            _wait(shows_blue, "the composited picture (blue background) in the preview", timeout=30, every=0.5)
+                def shows_blue():
+                    shot = x.screenshot(tmp_path / f"screen{n}.png")
+                    return ((shot[..., 0] > 200) & (shot[..., 2] < 60)).sum() > 20_000
+                try:
+                    blue = _wait(shows_blue, "the composited picture (blue background) in the preview", timeout=30,
+                                 every=1.0)
+                except AssertionError:
+                    if n == 1:
+                        raise
+            finally:
+                _, err = p.communicate(timeout=60)
         finally:
-            _, err = p.communicate(timeout=60)
-    finally:
-        x.close()
-    assert win and p.returncode == 0, err
+            x.close()
+        return win, blue, p.returncode, err, rec
+
+    win, blue, code, err, rec = attempt(0)
+    if not blue:
+        win, blue, code, err, rec = attempt(1)
+    assert win and blue and code == 0, err
     assert "virtual camera unavailable" in err and "showing a preview window instead" in err, err
     assert "livebg: error" not in err
     got = assert_recording_complete(rec, err)
