@@ -48,6 +48,22 @@ def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     return num / np.maximum(den, np.float32(1e-4))[..., None]
 
 
+@njit(inline="always")
+def _tap(i, scale, n):
+    """cv2.resize INTER_LINEAR's two source taps and weight for output index i
+    (pixel centres aligned, edges clamped). Kept here, not shared with
+    guided_kernel's copy: numba's cache of a kernel does not notice a change
+    to a function it inlines from another file."""
+    s = (np.float32(i) + np.float32(0.5)) * scale - np.float32(0.5)
+    i0 = int(np.floor(s))
+    f = s - np.float32(i0)
+    if i0 < 0:
+        i0, f = 0, np.float32(0.0)
+    if i0 >= n - 1:
+        i0, f = n - 1, np.float32(0.0)
+    return i0, min(i0 + 1, n - 1), f
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def _shift(image, alpha, room, subject, strength, out):
     """Per pixel of the fractional edge: F = I + k (1 - a) (Fl - B), clipped;
@@ -63,28 +79,14 @@ def _shift(image, alpha, room, subject, strength, out):
     lo = np.float32(1.0 / 255.0)
     hi = np.float32(254.0 / 255.0)
     for y in range(h):
-        sy = (np.float32(y) + np.float32(0.5)) * ry - np.float32(0.5)
-        y0 = int(np.floor(sy))
-        fy = sy - np.float32(y0)
-        if y0 < 0:
-            y0, fy = 0, np.float32(0.0)
-        if y0 >= sh - 1:
-            y0, fy = sh - 1, np.float32(0.0)
-        y1 = min(y0 + 1, sh - 1)
+        y0, y1, fy = _tap(y, ry, sh)
         for x in range(w):
             a = alpha[y, x]
             if a <= lo or a >= hi:
                 for c in range(3):
                     out[y, x, c] = np.float32(0.0)
                 continue
-            sx = (np.float32(x) + np.float32(0.5)) * rx - np.float32(0.5)
-            x0 = int(np.floor(sx))
-            fx = sx - np.float32(x0)
-            if x0 < 0:
-                x0, fx = 0, np.float32(0.0)
-            if x0 >= sw - 1:
-                x0, fx = sw - 1, np.float32(0.0)
-            x1 = min(x0 + 1, sw - 1)
+            x0, x1, fx = _tap(x, rx, sw)
             share = strength * (np.float32(1.0) - a)
             for c in range(3):
                 d00 = subject[y0, x0, c] - room[y0, x0, c]
