@@ -45,6 +45,10 @@ modnet    the same with the MODNet-shaped speed proxy (random weights) from
           ../shared/data/perf-proxy: the output rate held and the matting
           rate it settles on.
 startup   `livebg run` start to first frame at the virtual camera, warm caches.
+passes    the light pipeline's per-frame passes in numba (smoothing, speck
+          removal, edge colours) against the NumPy/OpenCV steps they
+          replaced, one thread at 640x360; a 5-frame `livebg process`'s CPU
+          with one OpenBLAS thread (livebg's default) and with two.
 rvmmodel  RVM's network alone on a 720p frame at the documented ratio 0.375
           (ONNX Runtime, state carried), wall and CPU per call on one and on
           two threads: the floor under any `livebg process --model rvm`
@@ -61,6 +65,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -312,6 +317,79 @@ def _cpu_ms(fn, n: int = 100) -> float:
     return statistics.median(blocks)
 
 
+def section_passes(tmp: Path, calls: int = 300) -> dict:
+    """The light pipeline's per-frame passes at the 640x360 working size, one
+    thread, ms per call (medians of ``calls``), each against the NumPy/OpenCV
+    steps it replaced, written out here: the motion-gated smoothing, the speck
+    removal's label areas and lookup, the edge colours (both small maps
+    scaled up whole, then the shift). And the CPU of a whole 5-frame `livebg
+    process` (start-up dominates) with one OpenBLAS thread, livebg's default,
+    and with the pool of two the libraries start otherwise; medians of 3."""
+    from livebg.refine import matte_kernel
+    from livebg.refine.decontaminate import _local_mean, _shift, foreground_delta
+    from livebg.video import VideoWriter
+
+    p = {q.name: q for q in portraits()}["p_514ca06a"]
+    frames, trues = make_clip(p, background(2, 1280, 720), n=5, still=5)
+    small = cv2.resize(frames[0], (640, 360), interpolation=cv2.INTER_AREA)
+    a = cv2.resize(np.clip(trues[0], 0, 1).astype(np.float32), (640, 360), interpolation=cv2.INTER_AREA)
+    prev = cv2.resize(np.clip(trues[1], 0, 1).astype(np.float32), (640, 360), interpolation=cv2.INTER_AREA)
+    n, labels = cv2.connectedComponents((a > 0.1).astype(np.uint8), connectivity=8)
+    lut = np.ones(n, np.float32)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+
+    def ms(fn):
+        fn()
+        ts = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return 1000 * statistics.median(ts)
+
+    def smooth_numpy():
+        d = a - prev
+        w = (1.0 - 0.6) + 0.6 * np.minimum(np.abs(d) * (1.0 / 0.25), 1.0)
+        return prev + w * d
+
+    def colours_whole():
+        Is = cv2.resize(small, (160, 90), interpolation=cv2.INTER_AREA).astype(np.float32)
+        As = cv2.resize(a, (160, 90), interpolation=cv2.INTER_AREA)
+        B = cv2.resize(_local_mean(Is, (1.0 - As) ** 4, 4.0), (640, 360), interpolation=cv2.INTER_LINEAR)
+        Fl = cv2.resize(_local_mean(Is, As ** 4, 4.0), (640, 360), interpolation=cv2.INTER_LINEAR)
+        out = np.empty((360, 640, 3), np.float32)
+        _shift(small, a, B, Fl, np.float32(0.7), out)  # the taps at ratio 1 read the full-size maps as they are
+        return out
+
+    try:
+        res = {"smoothing": {"numpy": ms(smooth_numpy), "kernel": ms(lambda: matte_kernel.smooth(a, prev, 0.6, 0.25))},
+               "speck_areas": {"numpy": ms(lambda: np.bincount(labels.ravel(), minlength=n)),
+                               "kernel": ms(lambda: matte_kernel.areas(labels, n))},
+               "speck_lookup": {"numpy": ms(lambda: a * lut[labels]),
+                                "kernel": ms(lambda: matte_kernel.keep(a, labels, lut))},
+               "edge_colours": {"numpy": ms(colours_whole), "kernel": ms(lambda: foreground_delta(small, a))}}
+    finally:
+        cv2.setNumThreads(threads)
+    short = tmp / "short-passes.mp4"
+    with VideoWriter(short, 1280, 720, 30) as w:
+        for f in frames:
+            w.write(f)
+    cpu = {}
+    for label, value in (("one", "1"), ("two", "2")):
+        got = []
+        for _ in range(3):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([sys.executable, "-m", "livebg", "process", str(short), "-o", str(tmp / "short-p.mp4"),
+                            "--overwrite", "--matte-out", str(tmp / "short-p.mkv"), "--model", "mediapipe-selfie-onnx"],
+                           check=True, capture_output=True, env=dict(os.environ, OPENBLAS_NUM_THREADS=value))
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            got.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+        cpu[label] = statistics.median(got)
+    res["openblas_process_5_frames_cpu_s"] = cpu
+    return res
+
+
 def section_rvm_model(calls: int = 10) -> dict:
     """RVM's network on a 1280x720 frame at downsample_ratio 0.375 with the state
     carried, medians over ``calls`` after two warm-up calls: wall and process
@@ -481,13 +559,16 @@ def section_edge() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livebg speed benchmarks")
-    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,rvm,modnet,startup,rvmmodel")
+    ap.add_argument("--only", default="process,kernel,look,edge,parts,live,rvm,modnet,startup,passes,rvmmodel")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the live runs")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command in the process section")
     ap.add_argument("--rows", default="rvm,light", help="the process section's rows (rvm, light)")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = ap.parse_args()
     os.environ.setdefault("LIVEBG_MODEL_DIR", str(SHARED / "models"))
+    rows = tuple(args.rows.split(","))
+    if not rows or any(r not in {p[0] for p in PROCESS_PAIRS} for r in rows):
+        ap.error(f"--rows takes rvm, light or both (comma-separated), got {args.rows!r}")
     only = set(args.only.split(","))
     res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
            "date": time.strftime("%Y-%m-%d")}
@@ -507,7 +588,7 @@ def main() -> int:
             res["edge"] = section_edge()
             print(json.dumps(res["edge"]), file=sys.stderr)
         if "process" in only:
-            res["process"] = section_process(tmp, clip, args.runs, tuple(args.rows.split(",")))
+            res["process"] = section_process(tmp, clip, args.runs, rows)
             print(json.dumps(res["process"]), file=sys.stderr)
         if "live" in only:
             res["live"] = live_run(tmp, clip, args.seconds, [])
@@ -520,6 +601,9 @@ def main() -> int:
             print(json.dumps(res["modnet"]), file=sys.stderr)
         if "startup" in only:
             res["startup"] = section_startup(tmp, clip)
+        if "passes" in only:
+            res["passes"] = section_passes(tmp)
+            print(json.dumps(res["passes"]), file=sys.stderr)
         if "rvmmodel" in only:
             res["rvm_model"] = section_rvm_model()
             print(json.dumps(res["rvm_model"]), file=sys.stderr)
@@ -613,6 +697,16 @@ def report(res: dict) -> str:
     if "startup" in res:
         st = res["startup"]
         lines.append(f"| start to first virtual-camera frame, warm (s) | | {st['warm_s']:.2f} | | <= 3 s |")
+    if "passes" in res:
+        what = {"smoothing": "the matte's motion-gated smoothing", "speck_areas": "speck removal: label areas",
+                "speck_lookup": "speck removal: the lookup", "edge_colours": "edge colours (foreground_delta)"}
+        for key, label in what.items():
+            v = res["passes"][key]
+            lines.append(f"| {label}, 640x360, one thread (ms) | NumPy/OpenCV {v['numpy']:.2f} | numba "
+                         f"{v['kernel']:.2f} | {v['kernel'] / v['numpy']:.2f}x | |")
+        c = res["passes"]["openblas_process_5_frames_cpu_s"]
+        lines.append(f"| `livebg process` on a 5-frame clip, CPU of the whole command (s) | two OpenBLAS threads "
+                     f"{c['two']:.2f} | one (livebg's default) {c['one']:.2f} | {c['one'] / c['two']:.2f}x | |")
     if "rvm_model" in res:
         one, two = res["rvm_model"]["threads_1"], res["rvm_model"]["threads_2"]
         # One frame after another (the state of frame k goes into frame k + 1): a frame
