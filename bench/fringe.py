@@ -121,6 +121,8 @@ def main() -> int:
         LABELS["rvm_fgr"] = "camera colours at the matte's size (no fgr)"
     print(f"matting: {why}", file=sys.stderr)
     stage = Stage(matter, open_background(str(new_bg_path)), decontaminate=True)
+    if matter.caps.foreground:
+        stage.refiner.foreground = True  # RVM's fgr for its column: the refiner makes it only when asked
     # The new background exactly as the compositor lays it (scaled to cover, centre-cropped).
     new = stage.background.render(np.zeros((H, W, 3), np.uint8)).astype(np.float32)
     walls = {"green": np.full((H, W, 3), (40, 200, 30), np.uint8), "magenta": np.full((H, W, 3), (200, 40, 200), np.uint8)}

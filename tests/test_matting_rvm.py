@@ -8,9 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from clips import SHARED, load_portrait
+from clips import SHARED, load_portrait, person_frames
 from livebg.matting import open_named
+from livebg.matting import rvm as rvm_module
 from livebg.matting.base import Capabilities
+from livebg.matting.rvm_graph import cut, cut_model
+
+RELEASE = SHARED / "models" / "rvm_mobilenetv3_fp32.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +25,7 @@ def rvm():
 
 
 def test_contract(rvm):
-    assert rvm.caps == Capabilities(soft_alpha=True, recurrent=True, foreground=True, resizable=True)
+    assert rvm.caps == Capabilities(soft_alpha=True, recurrent=True, foreground=True, resizable=True, deferred=True)
     image, _ = load_portrait("p_514ca06a")
     frame = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
     rvm.side = 320
@@ -59,3 +63,92 @@ def test_its_matte_on_a_real_portrait(rvm, name):
     assert np.abs(p.alpha - a).mean() < 0.03
     solid = cv2.erode((a > 0.99).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
     assert np.abs(p.foreground.astype(float) - comp)[solid].mean() < 6
+
+
+def _whole_graph(frames, side_hw, ratio):
+    """The release file run whole by ONNX Runtime, as its authors do: alpha,
+    foreground (BGR uint8) and state for each frame, the state carried."""
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(RELEASE), providers=["CPUExecutionProvider"])
+    state = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+    out = []
+    for f in frames:
+        small = cv2.resize(f, side_hw[::-1], interpolation=cv2.INTER_AREA) if f.shape[:2] != side_hw else f
+        fgr, pha, *state = s.run(None, {"src": cv2.dnn.blobFromImage(small, 1 / 255, swapRB=True),
+                                        "r1i": state[0], "r2i": state[1], "r3i": state[2], "r4i": state[3],
+                                        "downsample_ratio": np.array([ratio], np.float32)})
+        fg = cv2.convertScaleAbs(cv2.merge([fgr[0, 2], fgr[0, 1], fgr[0, 0]]), alpha=255.0)
+        out.append((pha[0, 0], fg, state))
+    return out
+
+
+@pytest.mark.parametrize("size,side,base", [((720, 1280), 1280, 480),   # files: the authors' 0.375
+                                            ((360, 640), 576, 480),     # live ladder: a ratio 324 x 0.833 = 270
+                                            ((270, 480), 640, 480),     # ratio 1: the network at the picture's size
+                                            ((217, 385), 1280, 231)])   # odd sizes
+def test_the_cut_graph_and_numba_give_what_the_whole_graph_gives(rvm, size, side, base):
+    """RVM without its full-size steps in the graph (livebg.matting.rvm_graph,
+    rvm_kernel) against the official file run whole, over frames with the
+    state carried: the same alpha to float rounding, the same colours to a level."""
+    frames, _ = person_frames(3, width=size[1], height=size[0], amplitude=15)
+    assert rvm._small is not None  # the cut is in use
+    rvm.side, rvm.base = side, base
+    h, w = rvm.input_shape(*size)
+    want = _whole_graph(frames, (h, w), rvm.ratio(h, w))
+    state = None
+    for f, (alpha, fg, st) in zip(frames, want):
+        p = rvm.predict(f, state)
+        state = p.state
+        assert p.alpha.shape == alpha.shape == (h, w)
+        assert np.abs(p.alpha - alpha).max() < 2e-5
+        assert np.abs(p.foreground.astype(int) - fg).max() <= 1
+        assert max(float(np.abs(a - b).max()) for a, b in zip(p.state, st)) < 2e-4
+
+
+def test_a_deferred_prediction_is_finished_on_request(rvm):
+    frames, _ = person_frames(2, width=640, height=360)
+    rvm.side, rvm.base = 640, 480
+    d = rvm.predict(frames[0], defer=True)
+    assert d.alpha is None and d.foreground is None and len(d.state) == 4
+    whole = rvm.predict(frames[0])
+    done = rvm.finish(d, foreground=False)
+    np.testing.assert_array_equal(done.alpha, whole.alpha)
+    assert done.foreground is None and done.state is d.state
+    np.testing.assert_array_equal(rvm.finish(d).foreground, whole.foreground)
+    assert rvm.finish(whole) is whole  # a finished one as it is
+
+
+def test_the_cut_is_cached_and_a_bad_cached_copy_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVEBG_CACHE_DIR", str(tmp_path))
+    first = cut_model(RELEASE)
+    assert isinstance(first, str) and first.startswith(str(tmp_path))
+    assert cut_model(RELEASE) == first and not list(tmp_path.rglob("*.part-*"))
+    frames, _ = person_frames(1, width=320, height=180)
+    good = open_named("rvm")
+    want = good.predict(frames[0]).alpha
+    good.close()
+    with open(first, "wb") as f:
+        f.write(b"not a model")  # a damaged cache: the release file is run whole instead
+    m = open_named("rvm")
+    try:
+        assert m._small is None
+        assert np.abs(m.predict(frames[0]).alpha - want).max() < 2e-5
+    finally:
+        m.close()
+
+
+def test_a_graph_of_another_shape_is_run_whole(monkeypatch):
+    """Another model's graph has no such cut (None), and an RVM without the cut
+    (cut_model returning None, as for another export) runs the file whole."""
+    assert cut(SHARED / "models" / "mediapipe_selfie.onnx") is None
+    assert cut(SHARED / "models" / "imgly_isnet_medium.onnx") is None
+    monkeypatch.setattr(rvm_module, "cut_model", lambda path: None)
+    m = open_named("rvm")
+    try:
+        assert m._small is None
+        frames, _ = person_frames(1, width=320, height=180)
+        p = m.predict(frames[0], defer=True)
+        assert p.alpha is not None and m.finish(p) is p  # nothing deferred
+    finally:
+        m.close()

@@ -54,6 +54,10 @@ class Capabilities:
     resizable: takes any input size; ``Matter.side`` may change between frames.
     video: fast enough for video (live and ``process``); False for a model
         meant for still pictures only (seconds a picture).
+    deferred: ``predict(frame, state, defer=True)`` may leave the full-size
+        step undone (alpha None), to be done by ``finish(prediction,
+        foreground)`` on any thread: the model's thread then only runs the
+        network (RVM: its guided refiner's last step, 2 ms of numba at 720p).
     """
 
     soft_alpha: bool = False
@@ -61,6 +65,7 @@ class Capabilities:
     foreground: bool = False
     resizable: bool = False
     video: bool = True
+    deferred: bool = False
 
 
 @dataclass
@@ -71,11 +76,14 @@ class Prediction:
     foreground: uint8 BGR (h, w, 3) colours of the subject where alpha is
         fractional (free of the old background), or None.
     state: the recurrent state after this frame (None for stateless models).
+    coarse: a deferred prediction's unfinished part (alpha and foreground
+        are None until the model's ``finish`` makes them); the model's own.
     """
 
     alpha: "np.ndarray"
     foreground: "np.ndarray | None" = None
     state: Any = None
+    coarse: Any = None
 
 
 class Matter(Protocol):

@@ -11,6 +11,12 @@ portraits, 0.25 for 1080p).
 The state belongs to whoever calls :meth:`Rvm.predict` (livebg's
 recurrent refiner, :mod:`livebg.refine.recurrent`): this object holds
 none, so no stray call can corrupt it.
+
+The release graph is run without its full-size first and last steps
+(:mod:`livebg.matting.rvm_graph`): numba does them
+(:mod:`livebg.matting.rvm_kernel`), to the same numbers, and
+``predict(..., defer=True)`` leaves the last one to :meth:`Rvm.finish`, so
+the thread that finishes the frame does it, not the model's.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livebg.errors import ModelError
+from livebg.matting import rvm_kernel
 from livebg.matting.base import Capabilities, Prediction, check_frame
 from livebg.matting.providers import check_interface, open_session
+from livebg.matting.rvm_graph import cut_model
 
 _STATE = ("r1i", "r2i", "r3i", "r4i")
 _OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
@@ -50,7 +59,7 @@ class Rvm:
     the state meaningless, and the refiner resets it.
     """
 
-    caps = Capabilities(soft_alpha=True, recurrent=True, foreground=True, resizable=True)
+    caps = Capabilities(soft_alpha=True, recurrent=True, foreground=True, resizable=True, deferred=True)
     input_size = None
     #: Input sizes (longer side) it may run at live, largest first.
     ladder = (640, 576, 512, 448, 384, 320, 256)
@@ -60,9 +69,22 @@ class Rvm:
         self.name = name
         self.side = int(ref_size)
         self.base = int(base)
-        self.session, used = open_session(path, provider, threads)
-        check_interface(self.session, path, {"src": 4, "r1i": 4, "r2i": 4, "r3i": 4, "r4i": 4, "downsample_ratio": 1},
-                        tuple(_OUTPUTS))
+        self.session, used = None, None
+        self._small = self._coefficients = None  # the cut graph's tensor names (None: the graph runs whole)
+        cut = cut_model(path)
+        if cut is not None:
+            try:
+                self.session, used = open_session(cut, provider, threads)
+            except ModelError:  # a cached cut ONNX Runtime cannot load: the file as it is
+                self.session = None
+            else:
+                self._small = next(i.name for i in self.session.get_inputs() if i.name not in _STATE)
+                self._coefficients = [o.name for o in self.session.get_outputs() if o.name not in _OUTPUTS]
+                rvm_kernel.warmup()  # compiled once per machine, then loaded from numba's cache
+        if self.session is None:
+            self.session, used = open_session(path, provider, threads)
+            check_interface(self.session, path, {"src": 4, "r1i": 4, "r2i": 4, "r3i": 4, "r4i": 4,
+                                                 "downsample_ratio": 1}, tuple(_OUTPUTS))
         self.provider = used
         self.runtime = f"onnxruntime {used}"
 
@@ -77,21 +99,38 @@ class Rvm:
     def ratio(self, height: int, width: int) -> float:
         return min(1.0, self.base / max(height, width))
 
-    def predict(self, bgr: np.ndarray, state=None) -> Prediction:
-        """alpha float32 and foreground BGR uint8 at the model's input size, and the next state."""
+    def predict(self, bgr: np.ndarray, state=None, defer: bool = False) -> Prediction:
+        """alpha float32 and foreground BGR uint8 at the model's input size, and the next state.
+
+        defer: leave the full-size step to :meth:`finish` (the Prediction's alpha
+        and foreground are None until then; its state is final)."""
         check_frame(bgr)
         h, w = self.input_shape(*bgr.shape[:2])
         small = bgr if (h, w) == bgr.shape[:2] else cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
-        x = cv2.dnn.blobFromImage(small, scalefactor=1.0 / 255.0, swapRB=True)
         feeds = dict(zip(_STATE, state if state is not None else initial_state()))
-        feeds["src"] = x
-        feeds["downsample_ratio"] = np.array([self.ratio(h, w)], np.float32)
-        fgr, pha, *rec = self.session.run(_OUTPUTS, feeds)
-        alpha = np.clip(pha[0, 0], 0.0, 1.0).astype(np.float32, copy=False)
-        # RGB planes in [0, 1] -> interleaved BGR uint8, rounded.
-        fg = cv2.merge([fgr[0, 2], fgr[0, 1], fgr[0, 0]])
-        fg = cv2.convertScaleAbs(fg, alpha=255.0)
-        return Prediction(alpha, fg, tuple(rec))
+        ratio = self.ratio(h, w)
+        if self._small is None:
+            feeds["src"] = cv2.dnn.blobFromImage(small, scalefactor=1.0 / 255.0, swapRB=True)
+            feeds["downsample_ratio"] = np.array([ratio], np.float32)
+            fgr, pha, *rec = self.session.run(_OUTPUTS, feeds)
+            alpha = np.clip(pha[0, 0], 0.0, 1.0).astype(np.float32, copy=False)
+            # RGB planes in [0, 1] -> interleaved BGR uint8, rounded.
+            fg = cv2.merge([fgr[0, 2], fgr[0, 1], fgr[0, 0]])
+            fg = cv2.convertScaleAbs(fg, alpha=255.0)
+            return Prediction(alpha, fg, tuple(rec))
+        feeds[self._small] = rvm_kernel.network_input(small, *rvm_kernel.base_size(h, w, ratio), ratio)
+        a, b, *rec = self.session.run([*self._coefficients, *_OUTPUTS[2:]], feeds)
+        p = Prediction(None, None, tuple(rec), coarse=(small, a[0], b[0]))
+        return p if defer else self.finish(p)
+
+    def finish(self, p: Prediction, foreground: bool = True) -> Prediction:
+        """A deferred prediction made whole: the alpha and, with ``foreground``,
+        the subject's colours (a finished prediction is returned as it is)."""
+        if p.alpha is not None:
+            return p
+        small, a, b = p.coarse
+        alpha, fg = rvm_kernel.full_size(small, a, b, foreground)
+        return Prediction(alpha, fg, p.state)
 
     def close(self) -> None:
         self.session = None

@@ -13,6 +13,14 @@ the frames it has seen. This refiner is its one owner:
   whole picture changed at once);
 - a fresh start runs the first frame several times, so the memory settles
   before the first matte is used (the model's first frames are its worst).
+
+For a model that can defer its full-size step (``caps.deferred``: RVM),
+``begin`` runs only the network and ``finish`` makes the matte, so in
+``livebg process`` the model's thread goes on to the next frame meanwhile.
+The subject's colours are made only when ``foreground`` is set: livebg's
+compositing takes the edge's colours from its own step
+(:mod:`livebg.refine.decontaminate`), which leaks less of the old room
+than RVM's ``fgr`` (bench/fringe.py).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livebg.matting.base import Matter
+from livebg.matting.base import Matter, Prediction
 from livebg.refine.base import Matte, new_timings
 
 
@@ -54,8 +62,7 @@ class CutDetector:
 @dataclass
 class RecurrentStep:
     frame: np.ndarray
-    alpha: np.ndarray
-    foreground: np.ndarray | None
+    prediction: Prediction  # deferred (alpha None) when the model can defer
     model_s: float
     fresh: bool  # the model started afresh on this frame
 
@@ -69,12 +76,14 @@ class RecurrentRefiner:
 
     needs_feedback = False  # the next frame's model call needs nothing from this frame's finish()
 
-    def __init__(self, matter: Matter, warm_start: int = 3, cut: CutDetector | None = None):
+    def __init__(self, matter: Matter, warm_start: int = 3, cut: CutDetector | None = None,
+                 foreground: bool = False):
         if not matter.caps.recurrent:
             raise ValueError(f"{matter.name} is not recurrent: use livebg.refine.for_matter")
         self.matter = matter
         self.warm_start = max(1, int(warm_start))
         self.cut = cut if cut is not None else CutDetector()
+        self.foreground = foreground  # make the model's foreground colours too (Matte.foreground)
         self._state = None
         self._key: tuple | None = None  # frame size and model input size the state belongs to
         self.resets = 0                 # fresh starts, for reports and tests
@@ -99,17 +108,22 @@ class RecurrentRefiner:
         runs = self.warm_start if fresh else 1
         state = self._state
         for _ in range(runs):
-            p = self.matter.predict(frame, state)
+            p = self.matter.predict(frame, state, defer=True) if self.matter.caps.deferred \
+                else self.matter.predict(frame, state)
             state = p.state
         self._state = state
         if fresh:
             self.resets += 1
-        return RecurrentStep(frame, p.alpha, p.foreground, time.perf_counter() - t0, fresh)
+        return RecurrentStep(frame, p, time.perf_counter() - t0, fresh)
 
     def finish(self, step: RecurrentStep) -> Matte:
+        t0 = time.perf_counter()
+        p = step.prediction
+        if p.alpha is None:
+            p = self.matter.finish(p, self.foreground)
         self.timings["model"].append(step.model_s)
-        self.timings["finish"].append(0.0)
-        return Matte(step.alpha, step.foreground)
+        self.timings["finish"].append(time.perf_counter() - t0)
+        return Matte(p.alpha, p.foreground)
 
     def learn(self, step: RecurrentStep, matte: Matte) -> None:
         pass
