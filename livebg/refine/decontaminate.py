@@ -13,13 +13,13 @@ only with the true alpha. With a model's alpha it divides the alpha's error
 into the colour: where the model says 0.5 and the truth is 0.8 it takes out
 more room than there was, and the old room shows again, inverted.
 bench/fringe.py measures how much of the old wall still shows in the
-output (two walls, the same alpha): with RVM's alpha the exact undoing
-left as much as the camera's own colours did (14.7 against 14.4 levels on
-the held-out portraits, bench/results/fringe.md), the shift above with
-k = 0.7 a third less (9.1, and a visible fringe on 8% of the edge instead of
-30%), and it also came closest to the subject's true colours (9.9 against
-11.9). k was chosen on the tuning portraits (bench/clips.py's split; 0.5 to
-1.0 tried).
+output (two walls, the same alpha): with RVM's alpha at 720p the exact
+undoing left nearly as much as the camera's own colours did (17.3 against
+18.7 levels on the held-out portraits, bench/results/fringe.md), the shift
+above with k = 0.7 half as much (9.7, and a visible fringe on 11% of the edge
+instead of 39%), and it also came closest to the subject's true colours
+(10.8 against 15.8). k was chosen on the tuning portraits (bench/clips.py's
+split; 0.5 to 1.0 tried), with RVM's alpha at 640 px.
 The shift keeps the pixel's own detail (strands of hair stay strands).
 
 Cheap on purpose (blurs of a quarter-size copy, then one numba pass at the
