@@ -36,6 +36,14 @@ _STATE = ("r1i", "r2i", "r3i", "r4i")
 _OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 
 
+def _try_open(model, provider, threads):
+    """open_session() of a cut graph, or (None, None) where ONNX Runtime cannot load it."""
+    try:
+        return open_session(model, provider, threads)
+    except ModelError:
+        return None, None
+
+
 def initial_state() -> tuple[np.ndarray, ...]:
     """The state a first frame starts from (what the authors feed)."""
     zero = np.zeros((1, 1, 1, 1), np.float32)
@@ -52,7 +60,7 @@ class Rvm:
     (the network sees 480x270, its own refiner works at full size). 640 (the
     same 480x270 inside, the refiner at 640x360) was tried for speed: the
     whole `livebg process` command went from 1.15x to 1.49x the plain loop's
-    frame rate, and the tuning clips measured the same, but the first
+    frame rate (before the graph was cut), and the tuning clips measured the same, but the first
     held-out clips of bench/quality.py measured 5-10% worse MAD; files are
     where livebg gives the best matte it has, so they keep 1280. Both may change
     between frames (the live ladder lowers ``side``); a change of size makes
@@ -72,16 +80,17 @@ class Rvm:
         self.session, used = None, None
         self._small = self._coefficients = None  # the cut graph's tensor names (None: the graph runs whole)
         cut = cut_model(path)
-        if cut is not None:
-            try:
-                self.session, used = open_session(cut, provider, threads)
-            except ModelError:  # a cached cut ONNX Runtime cannot load: the file as it is
-                self.session = None
-            else:
-                self._small = next(i.name for i in self.session.get_inputs() if i.name not in _STATE)
-                self._coefficients = [o.name for o in self.session.get_outputs() if o.name not in _OUTPUTS]
-                rvm_kernel.warmup()  # compiled once per machine, then loaded from numba's cache
-        if self.session is None:
+        if isinstance(cut, str):  # the cached copy; one that does not load (damaged) is cut again, once
+            self.session, used = _try_open(cut, provider, threads)
+            if self.session is None:
+                cut = cut_model(path, fresh=True)
+        if cut is not None and self.session is None:
+            self.session, used = _try_open(cut, provider, threads)
+        if self.session is not None:
+            self._small = next(i.name for i in self.session.get_inputs() if i.name not in _STATE)
+            self._coefficients = [o.name for o in self.session.get_outputs() if o.name not in _OUTPUTS]
+            rvm_kernel.warmup()  # compiled once per machine, then loaded from numba's cache
+        else:  # the release file as it is
             self.session, used = open_session(path, provider, threads)
             check_interface(self.session, path, {"src": 4, "r1i": 4, "r2i": 4, "r3i": 4, "r4i": 4,
                                                  "downsample_ratio": 1}, tuple(_OUTPUTS))

@@ -150,11 +150,12 @@ def cut(path: str | Path) -> Cut | None:
     return Cut(model.SerializeToString(), small, coefficients)
 
 
-def cut_model(path: str | Path) -> str | bytes | None:
+def cut_model(path: str | Path, fresh: bool = False) -> str | bytes | None:
     """The cut graph of the model file at ``path``: the path of its cached copy,
     or its bytes where the cache folder cannot be written; None where the graph
     has no such cut (run the file whole). The cut graph's input besides the
-    state is the small picture, its other two outputs A and b, in that order."""
+    state is the small picture, its other two outputs A and b, in that order.
+    fresh: cut it again even when a cached copy exists (one that would not load)."""
     from livebg.files import cache_root, write_bytes
 
     try:
@@ -165,7 +166,7 @@ def cut_model(path: str | Path) -> str | bytes | None:
     except OSError:
         return None  # the caller's own open reports it
     final = cache_root() / "models" / "derived" / f"rvm-cut-v{CUT_VERSION}-{h.hexdigest()[:20]}.onnx"
-    if final.is_file():
+    if final.is_file() and not fresh:
         return str(final)
     made = cut(path)
     if made is None:
