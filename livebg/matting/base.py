@@ -95,7 +95,10 @@ class Matter(Protocol):
     ladder: tuple[int, ...]   # for resizable models: the sides it may run at live, largest first
 
     def predict(self, bgr: "np.ndarray", state: Any = None) -> Prediction:
-        """The model on a BGR uint8 frame (validated by check_frame)."""
+        """The model on a BGR uint8 frame (validated by check_frame). A model
+        whose caps say ``deferred`` also takes ``defer=True`` and has
+        ``finish(prediction, foreground) -> Prediction``, which makes the
+        alpha (and, asked, the foreground) of a deferred prediction."""
         ...
 
     def close(self) -> None:
