@@ -16,13 +16,13 @@ bench/fringe.py measures how much of the old wall still shows in the
 output (two walls, the same alpha): with RVM's alpha at 720p the exact
 undoing left nearly as much as the camera's own colours did (17.3 against
 18.7 levels on the held-out portraits, bench/results/fringe.md), the shift
-above with k = 0.7 half as much (9.7, and a visible fringe on 11% of the edge
+above with k = 0.7 half as much (9.4, and a visible fringe on 10% of the edge
 instead of 39%), and it also came closest to the subject's true colours
 (10.8 against 15.8). k was chosen on the tuning portraits (bench/clips.py's
 split; 0.5 to 1.0 tried), with RVM's alpha at 640 px.
 The shift keeps the pixel's own detail (strands of hair stay strands).
 
-Cheap on purpose (blurs of a quarter-size copy, then one numba pass at the
+Cheap on purpose (blurs of a copy about 160 px wide, then one numba pass at the
 matte's size, bench/speed.py's look section): it runs on every frame. The
 compositor adds the correction, at the matte's resolution, to the full-size
 frame's colours (livebg.compositing.composite's ``fg_delta``), so the
@@ -100,7 +100,11 @@ def _shift(image, alpha, room, subject, strength, out):
                 out[y, x, c] = f - i
 
 
-def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int = 4, sigma: float = 4.0,
+#: The longer side of the small copy the local colours are found on (see foreground_delta).
+SMALL_SIDE = 160
+
+
+def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int | None = None, sigma: float = 4.0,
                      strength: float = 0.7, out: np.ndarray | None = None) -> np.ndarray:
     """The correction F - I at the matte's size: float32 (h, w, 3), 0 where the
     alpha is 0 or 1.
@@ -108,10 +112,19 @@ def foreground_delta(small: np.ndarray, alpha: np.ndarray, scale: int = 4, sigma
     small: the frame at the matte's size, BGR uint8 (h, w, 3); alpha: float32
     (h, w) in [0, 1]. The room's and the subject's local colours are found on
     a ``scale``-times smaller copy with a Gaussian of ``sigma`` (its pixels);
-    ``strength`` is k above.
+    ``strength`` is k above. scale None: about SMALL_SIDE pixels on the
+    longer side, and at least 4 (4 for a 640x360 matte, 8 for 1280x720),
+    so the neighbourhood is the same part of the picture whatever the
+    matte's size: k was chosen with 640x360 mattes, and at 720p a copy of a
+    quarter the size left more of the old wall (bench/fringe.py, RVM's 720p
+    alpha: 9.65 levels on the held-out portraits against 9.42 with the
+    160 px copy, the colour error the same, 10.83 and 10.81), at four
+    times the blurring.
     ``out``: a buffer to write into.
     """
     h, w = alpha.shape
+    if scale is None:
+        scale = max(4, round(max(h, w) / SMALL_SIDE))
     alpha = np.ascontiguousarray(alpha, dtype=np.float32)
     sh, sw = max(1, h // scale), max(1, w // scale)
     Is = cv2.resize(small, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
