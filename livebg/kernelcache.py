@@ -20,9 +20,8 @@ import sys
 from livebg.files import cache_root
 
 #: The modules whose kernels are compiled with ``cache=True``.
-KERNEL_MODULES = ("livebg.compositing", "livebg.refine.guided_kernel", "livebg.foreground", "livebg.refine.matte_kernel",
-                  "livebg.matting.rvm_kernel",
-                  "livebg.refine.decontaminate")
+KERNEL_MODULES = ("livebg.compositing", "livebg.refine.guided_kernel", "livebg.foreground",
+                  "livebg.refine.decontaminate", "livebg.refine.matte_kernel", "livebg.matting.rvm_kernel")
 
 
 def configure() -> str:

@@ -5,8 +5,10 @@ The release graph begins by scaling the whole frame down for its base
 two coefficient maps ``A`` and ``b`` (four channels each, at the base's size)
 are scaled up to the frame with two Resize nodes, then ``A * [R, G, B, grey]
 + b`` gives the foreground's correction (three channels) and the alpha (the
-fourth). At 720p that last step is 15-20 ms of the network's 90 on two
-threads here, and it computes the foreground colour, which livebg's
+fourth). At 720p the two full-size steps and feeding the whole frame as
+floats made the network's call 94 ms instead of 82 on two threads here (164
+instead of 141 ms of CPU, ``python bench/speed.py --only rvmmodel``), and the
+last step computes the foreground colour, which livebg's
 compositing does not use (bench/fringe.py: RVM's ``fgr`` leaks more of the old
 room than the camera's own colours with livebg's edge step).
 
