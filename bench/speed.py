@@ -56,7 +56,8 @@ rvmmodel  RVM's network alone on a 720p frame at the documented ratio 0.375
           on this machine (frames one after another, as the state demands:
           each takes at least the network's wall time, and at least its
           CPU time over the two cores); the same for livebg's model thread
-          (the graph cut at load, livebg.matting.rvm_graph), and the
+          (the graph cut at load, livebg.matting.rvm_graph), the same cut
+          without its convolutions split (what livebg ran before), and the
           full-size step that thread leaves to the finishing one.
 """
 
@@ -409,7 +410,18 @@ def section_rvm_model(calls: int = 10) -> dict:
     thread timed on its own."""
     import onnxruntime as ort
 
+    from livebg.matting import rvm as rvm_module
+    from livebg.matting import rvm_graph
     from livebg.matting.rvm import Rvm
+
+    def unsplit(path, fresh=False):
+        """The cut graph as livebg made it before it split the small concatenated parts."""
+        keep = rvm_graph.split_small_parts
+        rvm_graph.split_small_parts = lambda model: 0
+        try:
+            return rvm_graph.cut(path).model
+        finally:
+            rvm_graph.split_small_parts = keep
 
     frame = make_clip({q.name: q for q in portraits()}["p_514ca06a"], background(2, 1280, 720), n=1, still=1)[0][0]
     x = cv2.dnn.blobFromImage(frame, scalefactor=1.0 / 255.0, swapRB=True)
@@ -449,6 +461,15 @@ def section_rvm_model(calls: int = 10) -> dict:
             state = last.state
         res[f"livebg_threads_{threads}"] = timed(ours)
         res["livebg_finish"] = timed(lambda: m.finish(last, foreground=False))
+        m.close()
+        keep, rvm_module.cut_model = rvm_module.cut_model, unsplit
+        try:
+            m = Rvm(model, threads=threads)
+        finally:
+            rvm_module.cut_model = keep
+        assert m._small is not None
+        state = None
+        res[f"unsplit_threads_{threads}"] = timed(ours)
         m.close()
     return res
 
@@ -757,9 +778,13 @@ def report(res: dict) -> str:
         rm = res["rvm_model"]
         # One frame after another (the state of frame k goes into frame k + 1): a frame
         # takes at least its wall time, and at least its CPU time over the two cores.
-        for what, key in (("RVM's network alone, 720p, ratio 0.375, the release file run whole", "threads"),
-                          ("livebg's model thread: the same network, the graph cut at load (picture scaled to "
-                           "the base in numba)", "livebg_threads")):
+        rows = [("RVM's network alone, 720p, ratio 0.375, the release file run whole", "threads"),
+                ("livebg's model thread: the same network, the graph cut at load (picture scaled to "
+                 "the base in numba, convolutions over a small concatenated part split)", "livebg_threads"),
+                ("the same without the split convolutions (livebg before)", "unsplit_threads")]
+        for what, key in rows:
+            if f"{key}_1" not in rm:
+                continue
             one, two = rm[f"{key}_1"], rm[f"{key}_2"]
             floor = min(max(t["wall_ms"], t["cpu_ms"] / 2) for t in (one, two))
             lines.append(f"| {what}, per frame: wall / CPU (ms) | one thread {one['wall_ms']:.0f} / "

@@ -166,3 +166,67 @@ def test_a_graph_of_another_shape_is_run_whole(monkeypatch):
         assert p.alpha is not None and m.finish(p) is p  # nothing deferred
     finally:
         m.close()
+
+
+def test_convolutions_over_a_small_concatenated_part_are_split_to_the_same_result():
+    """split_small_parts on a small graph of the decoder's shape (features and the
+    three-channel picture concatenated, a 3x3 convolution, its activation):
+    the split graph gives what the original gives, to float rounding, and
+    the convolution reading the concatenation is gone."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from livebg.matting.rvm_graph import split_small_parts
+
+    rng = np.random.default_rng(3)
+    weights = [numpy_helper.from_array(rng.normal(size=(16, 19, 3, 3)).astype(np.float32), "W"),
+               numpy_helper.from_array(rng.normal(size=16).astype(np.float32), "B"),
+               numpy_helper.from_array(rng.normal(size=(16, 3, 1, 1)).astype(np.float32), "F")]
+    nodes = [helper.make_node("Conv", ["picture", "F"], ["features"]),
+             helper.make_node("Concat", ["features", "picture"], ["both"], axis=1),
+             helper.make_node("Conv", ["both", "W", "B"], ["conv"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["conv"], ["out"])]
+    graph = helper.make_graph(nodes, "decoder-like",
+                              [helper.make_tensor_value_info("picture", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    before = model.SerializeToString()
+    assert split_small_parts(model) == 1
+    ops = [n.op_type for n in model.graph.node]
+    assert "Concat" not in ops and ops.count("Conv") == 3 and ops.count("Add") == 1
+    x = rng.random((1, 3, 37, 50), dtype=np.float32)
+
+    def run(m):
+        return ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"picture": x})[0]
+
+    want, got = run(before), run(model.SerializeToString())
+    assert want.shape == got.shape == (1, 16, 37, 50)
+    assert np.abs(want - got).max() < 1e-4 * np.abs(want).max()
+    assert split_small_parts(model) == 0  # nothing left to split
+
+
+def test_the_cut_graph_has_its_small_parts_split():
+    made = cut(RELEASE)
+    import onnx
+
+    m = onnx.load_from_string(made.model)
+    # the four decoder blocks that read the picture, and the refiner's three-part one
+    assert sum(n.name.endswith("_conv_rest") for n in m.graph.node) == 5
+
+
+def test_a_cut_kept_in_memory_is_used(monkeypatch):
+    """Where the cache folder cannot be written, cut_model() hands the cut graph
+    over as bytes: it is run from memory, to the same matte."""
+    frames, _ = person_frames(1, width=320, height=180)
+    m = open_named("rvm")
+    want = m.predict(frames[0]).alpha
+    m.close()
+    made = cut(RELEASE).model
+    monkeypatch.setattr(rvm_module, "cut_model", lambda path, fresh=False: made)
+    m = open_named("rvm")
+    try:
+        assert m._small is not None
+        np.testing.assert_array_equal(m.predict(frames[0]).alpha, want)
+    finally:
+        m.close()

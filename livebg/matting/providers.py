@@ -196,16 +196,18 @@ def create_session(path: str, requested: str = "auto", threads: int | None = Non
 
 
 def open_session(path, provider: str = "auto", threads: int | None = None, arena: bool = True):
-    """create_session() for a model file, with any ONNX Runtime failure to load
-    it turned into a one-line ModelError. Returns (session, provider_in_use)."""
+    """create_session() for a model file (or a serialized graph, as bytes), with
+    any ONNX Runtime failure to load it turned into a one-line ModelError. Returns (session, provider_in_use)."""
     from pathlib import Path
 
+    in_memory = isinstance(path, (bytes, bytearray))  # a graph made at load (livebg.matting.rvm_graph)
     try:
-        return create_session(str(Path(path).resolve()), provider, threads, arena)
+        return create_session(bytes(path) if in_memory else str(Path(path).resolve()), provider, threads, arena)
     except (ModelError, DeviceError):
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-        raise ModelError(f"cannot load {path} as an ONNX model: {first_line(e)}") from None
+        what = "a graph made in memory" if in_memory else path
+        raise ModelError(f"cannot load {what} as an ONNX model: {first_line(e)}") from None
 
 
 def check_interface(session, path, inputs: dict[str, int], outputs: tuple[str, ...]) -> None:
