@@ -55,7 +55,7 @@ def keep_freed_memory() -> bool:
 
 def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_writer: VideoWriter | None = None,
                  progress: Callable[[int], None] | None = None, queue_size: int = 8, lowlight=None,
-                 framer=None) -> int:
+                 framer=None, warmup: Callable[[], None] | None = None) -> int:
     """Every frame of ``reader``, in order, through ``stage`` into ``writer``.
 
     Five threads behind bounded queues (backpressure, never a dropped frame):
@@ -70,6 +70,11 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
     numeric libraries single-threaded: OpenCV's and numba's worker pools would
     only wait (spinning, on CPU) for work the other stages need the cores for.
     Returns the number of frames. Re-raises the first error from any thread.
+
+    warmup: run on this thread once the others have started, before the
+    first frame is finished (Stage.warmup: loading the compositing kernels
+    takes a quarter of a second, while the first frames are decoded and
+    matted meanwhile).
 
     lowlight (livebg.lowlight.LowLight): lifts each frame as it is decoded,
     before the model sees it. framer (livebg.autoframe.AutoFramer): follows
@@ -170,6 +175,8 @@ def process_file(reader: VideoReader, stage: Stage, writer: VideoWriter, matte_w
         t.start()
     n = 0
     try:
+        if warmup is not None:
+            warmup()
         while True:
             item = get(q_mid)
             if item is _END:
@@ -303,7 +310,6 @@ def run(s: Settings, overwrite: bool = False) -> int:
                           light_wrap=s.light_wrap, color_match=s.color_match,
                           decontaminate=s.decontaminate)
             stack.callback(stage.close)
-            stage.warmup()
             lowlight, framer = studio_parts(s, reader.width, reader.height)
             t0 = time.monotonic()
             # Exited in reverse: the writers finish before the files move into place.
@@ -322,7 +328,7 @@ def run(s: Settings, overwrite: bool = False) -> int:
                     print(f"\rlivebg: frame {n}/{total or '?'}", end="", file=sys.stderr, flush=True)
 
             n = process_file(reader, stage, writer, matte_writer, progress=progress, lowlight=lowlight,
-                             framer=framer)
+                             framer=framer, warmup=stage.warmup)
             if show:
                 print(file=sys.stderr)
             if n == 0:

@@ -164,6 +164,36 @@ def test_process_file_gives_the_mattes_of_one_frame_after_another(tmp_path):
     assert all(np.array_equal(g, e) for g, e in zip(got, expected))
 
 
+def test_the_warmup_runs_while_the_first_frames_are_decoded_and_matted(tmp_path, clip):
+    """process_file(warmup=...) starts the pipeline's threads first and runs the
+    warmup on its own thread meanwhile: by the time it returns, frames were
+    decoded and the model had begun on them, and every frame still comes out."""
+    path, _, _ = clip
+    stage = Stage(open_named("mediapipe-selfie"), open_background("color:#00ff00"))
+    begun = []
+    matte_begin = stage.matte_begin
+    stage.matte_begin = lambda image, guess=None: (begun.append(1), matte_begin(image, guess))[1]
+    seen = {}
+
+    def warmup():
+        deadline = time.monotonic() + 20
+        while not begun and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen["begun"] = len(begun)
+        stage.warmup()
+
+    reader = VideoReader(path)
+    writer = VideoWriter(tmp_path / "out.mp4", 1280, 720, 30)
+    try:
+        assert process_file(reader, stage, writer, warmup=warmup) == N
+    finally:
+        reader.close()
+        writer.close()
+        stage.close()
+    assert seen["begun"] >= 1
+    assert len(read_all(tmp_path / "out.mp4")[0]) == N
+
+
 def test_full_size_matte_rounds_as_before():
     rng = np.random.default_rng(1)
     alpha = rng.random((360, 640), dtype=np.float32)
