@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         # `kill -USR1 <pid>` prints every thread's stack: what a hang report needs.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
+    as_program = argv is None  # the `livebg` command itself, not a caller in the same process
     argv = list(sys.argv[1:] if argv is None else argv)
     late_debug = "--debug" in argv[1:]  # `livebg process x --debug` works too, as people type it
     if late_debug:
@@ -255,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return cmd_run(args, bench=True)
         if args.command == "process":
-            return cmd_process(args)
+            rc = cmd_process(args)
+            if as_program and rc == 0:
+                leave_now(rc)
+            return rc
         if args.command == "cutout":
             return cmd_cutout(args)
         if args.command == "devices":
@@ -287,6 +291,21 @@ def main(argv: list[str] | None = None) -> int:
               f"(run again with --debug and report the traceback)", file=sys.stderr)
         return 3
     return 0
+
+
+def leave_now(rc: int) -> None:
+    """End the program at once, once a command's work is complete and on disk:
+    logs and the standard streams flushed, then no interpreter teardown. The
+    teardown is a few tenths of a second on one core with nothing left to do
+    (numba's compiled code finalized, the heap that `process` keeps for reuse
+    given back), which is a few per cent of `livebg process` on a short clip."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
 
 
 def _missing_system_library(e: BaseException) -> str | None:

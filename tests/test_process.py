@@ -194,6 +194,28 @@ def test_the_warmup_runs_while_the_first_frames_are_decoded_and_matted(tmp_path,
     assert len(read_all(tmp_path / "out.mp4")[0]) == N
 
 
+def test_process_as_a_program_ends_without_teardown_once_its_files_are_complete(clip, tmp_path):
+    """`livebg process` run as the program leaves at once after a successful run
+    (cli.leave_now): an atexit hook registered before it never runs, yet its
+    last log line arrives (streams flushed) and both files are whole. Called
+    in-process with its arguments (as here, by the tests), main() returns."""
+    path, _, _ = clip
+    out, matte = tmp_path / "out.mp4", tmp_path / "m.mkv"
+    code = ("import atexit, sys; atexit.register(lambda: print('teardown ran', flush=True)); "
+            "from livebg.cli import main; sys.argv = ['livebg'] + sys.argv[1:]; raise SystemExit(main())")
+    r = subprocess.run([sys.executable, "-c", code, "process", str(path), "-o", str(out), "--background",
+                        "color:#00ff00", "--matte-out", str(matte)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "teardown ran" not in r.stdout
+    assert f"wrote {out}" in r.stderr
+    assert len(read_all(out)[0]) == N and len(read_all(matte, fmt="gray")[0]) == N
+    from livebg.cli import main
+
+    out2 = tmp_path / "again.mp4"
+    assert main(["process", str(path), "-o", str(out2), "--background", "color:#00ff00"]) == 0
+    assert len(read_all(out2)[0]) == N
+
+
 def test_full_size_matte_rounds_as_before():
     rng = np.random.default_rng(1)
     alpha = rng.random((360, 640), dtype=np.float32)
