@@ -22,7 +22,8 @@ kernel    the fused numba compositing kernel against the best OpenCV sequence
 parts     what the default's choices save, each against the alternative in the
           same run: the selfie model per call (CPU ms, one calling thread) as
           its ONNX export on ONNX Runtime and as the .tflite through
-          MediaPipe; the whole `livebg process` command on a 5-frame clip
+          MediaPipe, and the ONNX file as released against the graph livebg
+          derives from it (livebg.matting.derived); the whole `livebg process` command on a 5-frame clip
           with each (start-up dominates); the FFV1 matte encoder per 720p
           frame (CPU ms) with FFmpeg's default threads and with one.
 look      the studio look's cost at 720p, each against the plain kernel in the
@@ -491,6 +492,17 @@ def section_parts(tmp: Path, clip: Path) -> dict:
             res[name] = {"cpu_ms_per_call": _cpu_ms(lambda: m.predict(crop))}
         finally:
             m.close()
+    from livebg.matting import selfie
+
+    keep, selfie.derived_model = selfie.derived_model, lambda *a, **k: None  # the ONNX file as released
+    try:
+        m = open_named("mediapipe-selfie-onnx", offline=True)
+    finally:
+        selfie.derived_model = keep
+    try:
+        res["selfie_released_cpu_ms_per_call"] = _cpu_ms(lambda: m.predict(crop))
+    finally:
+        m.close()
     short = tmp / "short.mp4"
     with VideoWriter(short, 1280, 720, 30) as w:
         for f in frames:
@@ -733,6 +745,11 @@ def report(res: dict) -> str:
         lines.append(f"| selfie model per call, CPU (ms) | .tflite through MediaPipe {mp['cpu_ms_per_call']:.1f} | "
                      f"ONNX Runtime, one thread {onnx['cpu_ms_per_call']:.1f} | "
                      f"{onnx['cpu_ms_per_call'] / mp['cpu_ms_per_call']:.2f}x | |")
+        if "selfie_released_cpu_ms_per_call" in pa:
+            r = pa["selfie_released_cpu_ms_per_call"]
+            lines.append(f"| the same through ONNX Runtime, CPU (ms) | the file as released {r:.2f} | its upsampling "
+                         f"by scale (livebg.matting.derived) {onnx['cpu_ms_per_call']:.2f} | "
+                         f"{onnx['cpu_ms_per_call'] / r:.2f}x | |")
         lines.append(f"| `livebg process` on a 5-frame clip, whole command (s) | with the .tflite "
                      f"{mp['process_5_frames_s']:.2f} | {onnx['process_5_frames_s']:.2f} | "
                      f"{onnx['process_5_frames_s'] / mp['process_5_frames_s']:.2f}x | |")

@@ -173,7 +173,6 @@ def test_convolutions_over_a_small_concatenated_part_are_split_to_the_same_resul
     three-channel picture concatenated, a 3x3 convolution, its activation):
     the split graph gives what the original gives, to float rounding, and
     the convolution reading the concatenation is gone."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

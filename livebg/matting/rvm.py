@@ -26,22 +26,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebg.errors import ModelError
 from livebg.matting import rvm_kernel
 from livebg.matting.base import Capabilities, Prediction, check_frame
 from livebg.matting.providers import check_interface, open_session
+from livebg.matting.derived import open_derived
 from livebg.matting.rvm_graph import cut_model
 
 _STATE = ("r1i", "r2i", "r3i", "r4i")
 _OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
-
-
-def _try_open(model, provider, threads):
-    """open_session() of a cut graph, or (None, None) where ONNX Runtime cannot load it."""
-    try:
-        return open_session(model, provider, threads)
-    except ModelError:
-        return None, None
 
 
 def initial_state() -> tuple[np.ndarray, ...]:
@@ -77,15 +69,9 @@ class Rvm:
         self.name = name
         self.side = int(ref_size)
         self.base = int(base)
-        self.session, used = None, None
         self._small = self._coefficients = None  # the cut graph's tensor names (None: the graph runs whole)
-        cut = cut_model(path)
-        if isinstance(cut, str):  # the cached copy; one that does not load (damaged) is cut again, once
-            self.session, used = _try_open(cut, provider, threads)
-            if self.session is None:
-                cut = cut_model(path, fresh=True)
-        if cut is not None and self.session is None:
-            self.session, used = _try_open(cut, provider, threads)
+        # The cached cut; one that does not load (damaged) is cut again, once.
+        self.session, used = open_derived(lambda fresh: cut_model(path, fresh=fresh), provider, threads)
         if self.session is not None:
             self._small = next(i.name for i in self.session.get_inputs() if i.name not in _STATE)
             self._coefficients = [o.name for o in self.session.get_outputs() if o.name not in _OUTPUTS]

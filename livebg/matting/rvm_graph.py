@@ -43,9 +43,10 @@ folder, named by the release file's sha256, and later starts open that.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from livebg.matting.derived import derived_model
 
 #: Part of the cached file's name: raise it when the cut changes.
 CUT_VERSION = 2
@@ -264,30 +265,15 @@ def split_small_parts(model) -> int:
     return split
 
 
+def _cut_bytes(path: Path) -> bytes | None:
+    made = cut(path)
+    return None if made is None else made.model
+
+
 def cut_model(path: str | Path, fresh: bool = False) -> str | bytes | None:
     """The cut graph of the model file at ``path``: the path of its cached copy,
     or its bytes where the cache folder cannot be written; None where the graph
     has no such cut (run the file whole). The cut graph's input besides the
     state is the small picture, its other two outputs A and b, in that order.
     fresh: cut it again even when a cached copy exists (one that would not load)."""
-    from livebg.files import cache_root, write_bytes
-
-    try:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return None  # the caller's own open reports it
-    final = cache_root() / "models" / "derived" / f"rvm-cut-v{CUT_VERSION}-{h.hexdigest()[:20]}.onnx"
-    if final.is_file() and not fresh:
-        return str(final)
-    made = cut(path)
-    if made is None:
-        return None
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(final, made.model, overwrite=True)  # whole or not at all
-    except OSError:
-        return made.model
-    return str(final)
+    return derived_model(path, "rvm-cut", CUT_VERSION, _cut_bytes, fresh)
