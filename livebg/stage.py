@@ -265,15 +265,21 @@ class Stage:
             out = self._out
         args = self.look.kernel_args(image, matte.alpha, bg)
         if self.decontaminate:
-            args["fg_delta"] = self._foreground_delta(image, matte.alpha)
+            args["fg_delta"] = self._foreground_delta(image, matte)
         compositing.composite(image, matte.alpha, bg, out, **args)
         self.timings["compositing"].append(time.perf_counter() - t0)
         return out
 
-    def _foreground_delta(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    def _foreground_delta(self, image: np.ndarray, matte: Matte) -> np.ndarray:
         """The subject's own colours at the edge, as a correction at the matte's size."""
+        alpha = matte.alpha
         h, w = alpha.shape
-        small = image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        if image.shape[:2] == (h, w):
+            small = image
+        elif matte.frame is image and matte.picture is not None and matte.picture.shape[:2] == (h, w):
+            small = matte.picture  # the refiner's copy of this very frame, scaled the same way
+        else:
+            small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         return foreground_delta(small, alpha)
 
     def warmup(self) -> None:

@@ -147,3 +147,28 @@ def test_decontamination_takes_the_old_rooms_colour_out_of_the_edge():
             stage.close()
         green[on] = (out[..., 1] - (out[..., 0] + out[..., 2]) / 2)[band].mean()
     assert green[True] < 0.7 * green[False], green
+
+
+def test_the_edge_colours_take_the_refiners_copy_of_the_same_frame_only(frames):
+    """A matte from the crop refiner carries its frame scaled to the matte's size;
+    compositing that frame takes it (the same output as scaling the frame again,
+    without the second resize), and compositing another frame with that matte
+    (the live path's last good matte) scales the other frame, not the copy."""
+    from livebg.refine import Matte
+
+    stage = Stage(open_named("mediapipe-selfie"), open_background("color:#808080"), decontaminate=True)
+    try:
+        for f in frames[:6]:
+            matte = stage.matte(f)
+        assert matte.frame is frames[5] and matte.picture is not None and matte.alpha.max() > 0.9
+        assert matte.picture.shape[:2] == matte.alpha.shape != frames[5].shape[:2]
+        bare = Matte(matte.alpha)
+        np.testing.assert_array_equal(stage.composite(frames[5], matte, reuse=False),
+                                      stage.composite(frames[5], bare, reuse=False))
+        np.testing.assert_array_equal(stage.composite(frames[8], matte, reuse=False),
+                                      stage.composite(frames[8], bare, reuse=False))
+        wrong = Matte(matte.alpha, frame=frames[8], picture=np.zeros_like(matte.picture))
+        assert not np.array_equal(stage.composite(frames[8], wrong, reuse=False),
+                                  stage.composite(frames[8], bare, reuse=False))  # the copy is what it takes
+    finally:
+        stage.close()

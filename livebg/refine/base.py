@@ -43,6 +43,12 @@ class Matte:
 
     alpha: np.ndarray
     foreground: np.ndarray | None = None
+    #: The frame the matte was made from (``frame``) scaled to the matte's size
+    #: with INTER_AREA (``picture``), where the refiner made that copy anyway:
+    #: the compositor's edge colours take it instead of scaling the frame again,
+    #: when it composites that same frame.
+    frame: np.ndarray | None = None
+    picture: np.ndarray | None = None
 
 
 class Refiner(Protocol):

@@ -255,7 +255,7 @@ class CropRefiner:
         self.timings["model"].append(step.model_s)
         self.timings["smoothing"].append(t2 - t1)
         self.timings["edge"].append(t3 - t2)
-        return Matte(alpha)
+        return Matte(alpha, frame=step.frame, picture=step.small)
 
     def learn(self, step: CropStep, matte: Matte) -> None:
         """Show the tracker the finished matte: where the next crop goes."""
