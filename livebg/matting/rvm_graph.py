@@ -33,8 +33,9 @@ same convolution, added in another order (the alpha moves by float rounding
 only); but a concatenation of 35, 59, 107 or 171 channels keeps ONNX
 Runtime's convolution off its blocked (NCHWc) kernels, which need channel
 counts in whole blocks, and on this machine those four convolutions were a
-third of the network's time. Split, the network takes 99.5 ms a call on one
-thread instead of 115.6 (``python bench/speed.py --only rvmmodel``).
+third of the network's time. Split, a 720p call at ratio 0.375 takes 91-97
+ms on one thread instead of 105-106, and 98-99 ms of CPU on two instead of
+113-118 (``python bench/speed.py --only rvmmodel``, two runs).
 
 Making the cut takes about 0.7 s, most of it importing onnx (its ml_dtypes
 extension alone is 0.5 s here), so the cut graph is kept in livebg's cache
