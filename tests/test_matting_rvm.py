@@ -119,6 +119,16 @@ def test_a_deferred_prediction_is_finished_on_request(rvm):
     assert rvm.finish(whole) is whole  # a finished one as it is
 
 
+def _check_cut_in_use(frame, want):
+    """A fresh RVM runs the cut graph and gives ``want`` for ``frame``."""
+    m = open_named("rvm")
+    try:
+        assert m._small is not None
+        np.testing.assert_array_equal(m.predict(frame).alpha, want)
+    finally:
+        m.close()
+
+
 def test_the_cut_is_cached_and_a_damaged_cached_copy_is_cut_again(tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEBG_CACHE_DIR", str(tmp_path))
     first = cut_model(RELEASE)
@@ -130,12 +140,7 @@ def test_the_cut_is_cached_and_a_damaged_cached_copy_is_cut_again(tmp_path, monk
     good.close()
     with open(first, "wb") as f:
         f.write(b"not a model")  # damaged: the next start cuts the release file again
-    m = open_named("rvm")
-    try:
-        assert m._small is not None
-        np.testing.assert_array_equal(m.predict(frames[0]).alpha, want)
-    finally:
-        m.close()
+    _check_cut_in_use(frames[0], want)
     with open(first, "rb") as f:
         assert f.read(11) != b"not a model"
 
@@ -223,9 +228,4 @@ def test_a_cut_kept_in_memory_is_used(monkeypatch):
     m.close()
     made = cut(RELEASE).model
     monkeypatch.setattr(rvm_module, "cut_model", lambda path, fresh=False: made)
-    m = open_named("rvm")
-    try:
-        assert m._small is not None
-        np.testing.assert_array_equal(m.predict(frames[0]).alpha, want)
-    finally:
-        m.close()
+    _check_cut_in_use(frames[0], want)
