@@ -24,8 +24,12 @@ parts     what the default's choices save, each against the alternative in the
           its ONNX export on ONNX Runtime and as the .tflite through
           MediaPipe, and the ONNX file as released against the graph livebg
           derives from it (livebg.matting.derived); the whole `livebg process` command on a 5-frame clip
-          with each (start-up dominates); the FFV1 matte encoder per 720p
-          frame (CPU ms) with FFmpeg's default threads and with one.
+          with each (start-up dominates), and the light one with the
+          interpreter's teardown against leaving at once when done; the light
+          pipeline's 720p composite with the refiner's copy of the frame for
+          the edge colours against scaling the frame again; the FFV1 matte
+          encoder per 720p frame (CPU ms) with FFmpeg's default threads and
+          with one.
 look      the studio look's cost at 720p, each against the plain kernel in the
           same run: the kernel with colour match (a gain), light wrap (its
           weight and light at the matte's size), a foreground correction
@@ -472,7 +476,41 @@ def section_rvm_model(calls: int = 10) -> dict:
         state = None
         res[f"unsplit_threads_{threads}"] = timed(ours)
         m.close()
+    res["alpha_vs_release"] = _rvm_alpha_agreement(model, frames=150)
     return res
+
+
+def _rvm_alpha_agreement(model: Path, frames: int) -> dict:
+    """livebg's RVM alpha (the graph cut and split at load, numba's full-size
+    step) against the release file run whole by ONNX Runtime, the state carried
+    in both, over the first ``frames`` of the real talking-head clip at 1280x720,
+    ratio 0.375: the largest and the mean absolute difference."""
+    import onnxruntime as ort
+
+    from livebg.matting.rvm import Rvm
+
+    whole = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    ours = Rvm(model)
+    ratio = np.array([0.375], np.float32)
+    rec = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+    state, worst, means = None, 0.0, []
+    cap = cv2.VideoCapture(str(SHARED / "video" / "test.mp4"))
+    try:
+        for _ in range(frames):
+            ok, f = cap.read()
+            if not ok:
+                break
+            f = cv2.resize(f, (1280, 720), interpolation=cv2.INTER_AREA)
+            _, pha, *rec = whole.run(None, {"src": cv2.dnn.blobFromImage(f, 1 / 255, swapRB=True), "r1i": rec[0],
+                                            "r2i": rec[1], "r3i": rec[2], "r4i": rec[3], "downsample_ratio": ratio})
+            p = ours.predict(f, state)
+            state = p.state
+            d = np.abs(p.alpha - np.clip(pha[0, 0], 0, 1))
+            worst, means = max(worst, float(d.max())), means + [float(d.mean())]
+    finally:
+        cap.release()
+        ours.close()
+    return {"frames": len(means), "max": worst, "mean": float(np.mean(means))}
 
 
 def section_parts(tmp: Path, clip: Path) -> dict:
@@ -517,6 +555,51 @@ def section_parts(tmp: Path, clip: Path) -> dict:
                             "--model", name], check=True, capture_output=True)
             walls.append(time.perf_counter() - t)
         res[name]["process_5_frames_s"] = statistics.median(walls)
+    # The same command with the interpreter's teardown: main() called with its
+    # arguments (as a caller in the same process would) returns instead of
+    # leaving at once (livebg.cli.leave_now). Turns alternate; medians of 5.
+    args = ["process", str(short), "-o", str(tmp / "short-out.mp4"), "--overwrite", "--background", str(bg_path),
+            "--matte-out", str(tmp / "short-out.mkv"), "--model", "mediapipe-selfie-onnx"]
+    with_teardown = f"import sys; from livebg.cli import main; raise SystemExit(main({args!r}))"
+    walls = {"leave_now": [], "teardown": []}
+    for _ in range(5):
+        for key, cmd in (("leave_now", [sys.executable, "-m", "livebg", *args]),
+                         ("teardown", [sys.executable, "-c", with_teardown])):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            walls[key].append(time.perf_counter() - t)
+    res["process_5_frames_exit_s"] = {k: statistics.median(v) for k, v in walls.items()}
+    # The edge colours with the crop refiner's copy of the frame (Matte.picture)
+    # against scaling the frame again, the light pipeline's 720p composite, one
+    # thread; the two alternate frame by frame (either order), medians.
+    import numba
+
+    from livebg.backgrounds import open_background
+    from livebg.refine import Matte
+    from livebg.stage import Stage
+
+    numba.set_num_threads(1)
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    stage = Stage(open_named("mediapipe-selfie-onnx", offline=True), open_background(str(bg_path)),
+                  decontaminate=True, light_wrap=0.3)
+    try:
+        stage.warmup()
+        clip, _ = make_clip(p, background(2, 1280, 720), n=40, still=10)
+        made = [stage.matte(f) for f in clip]
+        times = {"picture": [], "again": []}
+        for _ in range(3):
+            for i, (f, m) in enumerate(zip(clip, made)):
+                for key in (("picture", "again") if i % 2 else ("again", "picture")):
+                    mm = m if key == "picture" else Matte(m.alpha)
+                    t = time.thread_time()
+                    stage.composite(f, mm, reuse=False)
+                    times[key].append(1000 * (time.thread_time() - t))
+        res["composite_picture_ms"] = {k: statistics.median(v) for k, v in times.items()}
+    finally:
+        stage.close()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        cv2.setNumThreads(cv_threads)
     mattes = [(np.clip(t, 0, 1) * 255).astype(np.uint8) for t in trues]
 
     def ffv1(threads):
@@ -753,6 +836,16 @@ def report(res: dict) -> str:
         lines.append(f"| `livebg process` on a 5-frame clip, whole command (s) | with the .tflite "
                      f"{mp['process_5_frames_s']:.2f} | {onnx['process_5_frames_s']:.2f} | "
                      f"{onnx['process_5_frames_s'] / mp['process_5_frames_s']:.2f}x | |")
+        if "process_5_frames_exit_s" in pa:
+            e = pa["process_5_frames_exit_s"]
+            lines.append(f"| the same (light model), with the interpreter's teardown / leaving at once when done "
+                         f"(livebg.cli.leave_now) (s) | {e['teardown']:.2f} | {e['leave_now']:.2f} | "
+                         f"{e['leave_now'] / e['teardown']:.2f}x | |")
+        if "composite_picture_ms" in pa:
+            c = pa["composite_picture_ms"]
+            lines.append(f"| light pipeline's 720p composite with edge colours, one thread, CPU (ms) | the frame scaled "
+                         f"again {c['again']:.2f} | the crop refiner's copy (Matte.picture) {c['picture']:.2f} | "
+                         f"{c['picture'] / c['again']:.2f}x | |")
         f = pa["ffv1_cpu_ms"]
         lines.append(f"| FFV1 matte, 720p, CPU per frame (ms) | FFmpeg's default threads {f['default_threads']:.1f} | "
                      f"one thread {f['one_thread']:.1f} | {f['one_thread'] / f['default_threads']:.2f}x | |")
@@ -807,6 +900,11 @@ def report(res: dict) -> str:
             lines.append(f"| {what}, per frame: wall / CPU (ms) | one thread {one['wall_ms']:.0f} / "
                          f"{one['cpu_ms']:.0f} | two threads {two['wall_ms']:.0f} / {two['cpu_ms']:.0f} | at most "
                          f"{1000 / floor:.1f} fps on two cores, nothing else done | |")
+        if "alpha_vs_release" in rm:
+            d = rm["alpha_vs_release"]
+            lines.append(f"| livebg's RVM alpha against the release file run whole, the real clip's first {d['frames']} "
+                         f"frames at 720p, state carried: largest / mean difference | | {d['max']:.1e} / "
+                         f"{d['mean']:.1e} | | |")
         lines.append(f"| the full-size step it leaves to the finishing thread (alpha at 720p), one thread (ms) | | "
                      f"{rm['livebg_finish']['wall_ms']:.1f} / {rm['livebg_finish']['cpu_ms']:.1f} | | |")
     return "\n".join(lines) + "\n"

@@ -32,18 +32,18 @@ class SelfieOnnx:
                  threads: int | None = 1, **_):
         self.name = name
         # Its upsampling by a constant scale (livebg.matting.derived: the same
-        # mask to 1e-5, 4.00 -> 3.61 ms of CPU a call here, `python bench/speed.py
-        # --only parts`), else the file as it is.
+        # mask to 1e-5, 3-10% less CPU a call here in three runs of `python
+        # bench/speed.py --only parts`), else the file as it is.
         self.session, used = open_derived(
             lambda fresh: derived_model(path, "selfie-scales", 1, selfie_fixed, fresh), provider, threads)
-        if self.session is not None:
-            try:
+        try:
+            if self.session is not None:
                 check_interface(self.session, path, {"pixel_values": 4}, ("alphas",))
-            except ModelError:
-                self.session = None
+        except ModelError:
+            self.session = None
         if self.session is None:
             self.session, used = open_session(path, provider, threads)
-        check_interface(self.session, path, {"pixel_values": 4}, ("alphas",))
+            check_interface(self.session, path, {"pixel_values": 4}, ("alphas",))
         shape = self.session.get_inputs()[0].shape
         h, w = shape[2], shape[3]
         self.input_size = (h if isinstance(h, int) else 256, w if isinstance(w, int) else 256)
